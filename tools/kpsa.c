@@ -1,0 +1,628 @@
+/*
+ * kpsa: stores oneM2M TS-0003 provisioned symmetric keys (Kpsa) in a
+ * PKCS#11 token under their KpsaId, and manages what is stored. No key
+ * value ever comes back out of the token.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "family.h"
+#include "keyinput.h"
+#include "kpsaid.h"
+#include "token.h"
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_REFUSED = 1, /* a rule, a duplicate, bad key input */
+    EXIT_USAGE = 2,
+    EXIT_TOKEN = 3, /* the token or its PKCS#11 module failed */
+};
+
+enum opt_bit {
+    O_IN = 1u << 0,
+    O_FORMAT = 1u << 1,
+    O_ALLOW_SHORT = 1u << 2,
+    O_ALLOW_UNDERSCORE = 1u << 3,
+    O_ALLOW_SHARED = 1u << 4,
+    O_TLS13_SHA384 = 1u << 5,
+    O_BYTES = 1u << 6,
+    O_OUT = 1u << 7,
+    O_JSON = 1u << 8,
+    O_YES = 1u << 9,
+};
+
+#define O_STORE       (O_ALLOW_UNDERSCORE | O_ALLOW_SHARED | O_TLS13_SHA384)
+#define MIN_KEY_BYTES 16
+
+struct opts {
+    const char *module, *token, *pin_source;
+    const char *in, *out, *format, *bytes;
+    unsigned seen;
+    const char *arg;             /* the KpsaId as typed */
+    char kpsaid[KPSAID_MAX + 1]; /* canonical */
+};
+
+struct session {
+    struct kpsa_token *tok;
+    struct family_index *idx;
+};
+
+struct command {
+    const char *name;
+    const char *args;
+    const char *help;
+    int (*run)(struct opts *o);
+    unsigned allowed;
+    int takes_kpsaid;
+};
+
+static int cmd_import(struct opts *o);
+static int cmd_generate(struct opts *o);
+static int cmd_list(struct opts *o);
+static int cmd_show(struct opts *o);
+static int cmd_check(struct opts *o);
+static int cmd_delete(struct opts *o);
+static int cmd_validate(struct opts *o);
+
+static const struct command commands[] = {
+    {"import",
+     "KPSAID [--in FILE|-] [--format hex|base64|raw] [--allow-short]\n"
+     "        [--allow-underscore] [--allow-shared-key] [--tls13-sha384]",
+     "store a key read from FILE or standard input", cmd_import,
+     O_IN | O_FORMAT | O_ALLOW_SHORT | O_STORE, 1},
+    {"generate",
+     "KPSAID [--bytes N] [--out FILE] [--allow-short] [--allow-underscore]\n"
+     "        [--allow-shared-key] [--tls13-sha384]",
+     "store N random bytes from the token, written once to FILE", cmd_generate,
+     O_BYTES | O_OUT | O_ALLOW_SHORT | O_STORE, 1},
+    {"list", "[--json]", "list the stored KpsaIds", cmd_list, O_JSON, 0},
+    {"show", "KPSAID", "describe one stored key, never its value", cmd_show, 0,
+     1},
+    {"check", "KPSAID", "print the key check value computed on the token",
+     cmd_check, 0, 1},
+    {"delete", "KPSAID [--yes]", "remove a key and its whole family",
+     cmd_delete, O_YES, 1},
+    {"validate", "KPSAID [--allow-underscore]",
+     "apply the KpsaId rules; no token needed", cmd_validate,
+     O_ALLOW_UNDERSCORE, 1},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kpsa [--module PATH] [--token URI] "
+               "[--pin-source file:PATH] COMMAND ...\n\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  kpsa %s %s\n      %s\n", commands[i].name,
+                commands[i].args, commands[i].help);
+    fprintf(f, "\nThe global options fall back to KPSA_MODULE, KPSA_TOKEN "
+               "and KPSA_PIN_SOURCE.\nExit status: 0 done, 1 refused, "
+               "2 usage, 3 token failure. See kpsa(1).\n");
+}
+
+/* Anything the user typed may be echoed, but only as printable text. */
+static void print_safe(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c >= 0x20 && c < 0x7f)
+            fputc(c, f);
+        else
+            fprintf(f, "\\x%02x", c);
+    }
+}
+
+static int fail(const char *subject, int code, const char *msg)
+{
+    fputs("kpsa: ", stderr);
+    if (subject != NULL) {
+        print_safe(stderr, subject);
+        fputs(": ", stderr);
+    }
+    fprintf(stderr, "%s\n", msg);
+    return code;
+}
+
+static int fail_err(const char *subject, const struct kpsa_err *err)
+{
+    return fail(subject, err->kind == KPSA_ERR_USER ? EXIT_REFUSED : EXIT_TOKEN,
+                err->msg);
+}
+
+static const char *env_or(const char *value, const char *name)
+{
+    return value != NULL ? value : getenv(name);
+}
+
+static int session_open(struct opts *o, struct session *s)
+{
+    struct token_config cfg = {
+        .module = env_or(o->module, "KPSA_MODULE"),
+        .uri = env_or(o->token, "KPSA_TOKEN"),
+        .pin_source = env_or(o->pin_source, "KPSA_PIN_SOURCE"),
+        .flags = TOKEN_PROMPT_PIN,
+    };
+
+    s->tok = token_new();
+    s->idx = family_index_new();
+    if (s->tok == NULL || s->idx == NULL)
+        return fail(NULL, EXIT_TOKEN, "out of memory");
+    if (token_open(s->tok, &cfg) != 0 ||
+        family_index_build(s->idx, s->tok) != 0)
+        return fail_err(o->arg ? o->kpsaid : NULL, token_err(s->tok));
+    return EXIT_OK;
+}
+
+static void session_close(struct session *s)
+{
+    family_index_free(s->idx);
+    token_free(s->tok);
+}
+
+static unsigned store_flags(const struct opts *o)
+{
+    return (o->seen & O_ALLOW_SHARED ? IMPORT_ALLOW_SHARED_KEY : 0) |
+           (o->seen & O_TLS13_SHA384 ? IMPORT_TLS13_SHA384 : 0);
+}
+
+static int store_key(struct opts *o, const unsigned char *key, size_t len)
+{
+    struct session s = {0};
+    int ret = session_open(o, &s);
+
+    if (ret == EXIT_OK &&
+        family_import(s.tok, s.idx, o->kpsaid, key, len, store_flags(o)) != 0)
+        ret = fail_err(o->kpsaid, token_err(s.tok));
+    session_close(&s);
+    return ret;
+}
+
+/* The seed's NOTE 3 warns against low-entropy keys in TLS-PSK. */
+static int check_key_length(const struct opts *o, size_t len)
+{
+    char msg[128];
+
+    if (len >= MIN_KEY_BYTES || (o->seen & O_ALLOW_SHORT))
+        return EXIT_OK;
+    snprintf(msg, sizeof(msg),
+             "key is %zu bytes; at least 16 unless --allow-short (TS-0003 "
+             "10.6 NOTE 3)",
+             len);
+    return fail(o->kpsaid, EXIT_REFUSED, msg);
+}
+
+static void warn_if_readable(const char *path, int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & (S_IRWXG | S_IRWXO)))
+        fprintf(stderr, "kpsa: %s: warning: key file is readable by others\n",
+                path);
+}
+
+static int read_all(const char *path, unsigned char *buf, size_t cap,
+                    size_t *len)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
+    ssize_t n = 1;
+
+    if (fd < 0)
+        return fail(path, EXIT_REFUSED, strerror(errno));
+    warn_if_readable(path, fd);
+    *len = 0;
+    while (*len < cap && (n = read(fd, buf + *len, cap - *len)) > 0)
+        *len += (size_t)n;
+    if (n < 0)
+        fail(path, EXIT_REFUSED, strerror(errno));
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return n < 0 ? EXIT_REFUSED : EXIT_OK;
+}
+
+static int cmd_import(struct opts *o)
+{
+    unsigned char raw[KEYINPUT_MAX + 1], key[KPSA_KEY_MAX];
+    const char *path = o->in ? o->in : "-";
+    enum key_format fmt = KEY_HEX;
+    char err[KEYINPUT_ERR_MAX];
+    size_t raw_len = 0, len = 0;
+    int ret;
+
+    if (o->format != NULL && key_format_from_name(o->format, &fmt) != 0) {
+        ret = fail(o->format, EXIT_USAGE, "format is hex, base64 or raw");
+        goto out;
+    }
+    ret = read_all(path, raw, sizeof(raw), &raw_len);
+    if (ret != EXIT_OK)
+        goto out;
+    if (key_parse(raw, raw_len, fmt, key, &len, err) != 0) {
+        ret = fail(strcmp(path, "-") ? path : "standard input", EXIT_REFUSED,
+                   err);
+        goto out;
+    }
+    ret = check_key_length(o, len);
+    if (ret == EXIT_OK)
+        ret = store_key(o, key, len);
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(key, sizeof(key));
+    return ret;
+}
+
+static int parse_bytes(const struct opts *o, size_t *n)
+{
+    char *end = NULL;
+    long v = o->bytes ? strtol(o->bytes, &end, 10) : 32;
+
+    if (o->bytes != NULL &&
+        (end == o->bytes || *end != '\0' || v < 1 || v > KPSA_KEY_MAX))
+        return fail(o->bytes, EXIT_USAGE, "--bytes takes 1 to 64");
+    *n = (size_t)v;
+    return check_key_length(o, *n);
+}
+
+static int write_hex(int fd, const unsigned char *key, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char hex[2 * KPSA_KEY_MAX + 1];
+    int ret;
+
+    for (size_t i = 0; i < len; i++) {
+        hex[2 * i] = digits[key[i] >> 4];
+        hex[2 * i + 1] = digits[key[i] & 15];
+    }
+    hex[2 * len] = '\n';
+    ret =
+        write(fd, hex, 2 * len + 1) == (ssize_t)(2 * len + 1) && fsync(fd) == 0
+            ? 0
+            : -1;
+    OPENSSL_cleanse(hex, sizeof(hex));
+    return ret;
+}
+
+static int generate_into(struct opts *o, struct session *s, int fd)
+{
+    unsigned char key[KPSA_KEY_MAX];
+    size_t len = 0;
+    int ret = parse_bytes(o, &len);
+
+    if (ret != EXIT_OK)
+        goto out;
+    if (token_random(s->tok, key, len) != 0 ||
+        family_import(s->tok, s->idx, o->kpsaid, key, len, store_flags(o)) !=
+            0) {
+        ret = fail_err(o->kpsaid, token_err(s->tok));
+        goto out;
+    }
+    if (fd >= 0 && write_hex(fd, key, len) != 0) {
+        ret = fail(o->out, EXIT_REFUSED, strerror(errno));
+        if (family_delete(s->tok, s->idx, o->kpsaid) != 0)
+            fail_err(o->kpsaid, token_err(s->tok));
+    }
+out:
+    OPENSSL_cleanse(key, sizeof(key));
+    return ret;
+}
+
+/* The file is created before the token is touched, so a name that is
+ * taken costs nothing, and is removed again if the key is not stored. */
+static int cmd_generate(struct opts *o)
+{
+    struct session s = {0};
+    int fd = -1, ret = EXIT_OK;
+
+    if (o->out != NULL) {
+        fd = open(o->out, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0)
+            return fail(o->out, EXIT_REFUSED,
+                        errno == EEXIST ? "exists; a key file is never "
+                                          "overwritten"
+                                        : strerror(errno));
+    }
+    ret = session_open(o, &s);
+    if (ret == EXIT_OK)
+        ret = generate_into(o, &s, fd);
+    if (fd >= 0) {
+        close(fd);
+        if (ret != EXIT_OK)
+            unlink(o->out);
+    }
+    if (ret == EXIT_OK && o->out == NULL)
+        fprintf(stderr,
+                "kpsa: %s: no --out: no copy of the key was kept "
+                "for a peer\n",
+                o->kpsaid);
+    session_close(&s);
+    return ret;
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json(const struct family *fam, int first)
+{
+    char protocols[128];
+
+    family_protocols(fam, protocols, sizeof(protocols));
+    printf("%s\n  {\"kpsa-id\": ", first ? "" : ",");
+    json_string(fam->kpsaid);
+    printf(", \"key-length\": %zu, \"created\": ", fam->key_len);
+    json_string(fam->created);
+    printf(", \"check\": ");
+    json_string(fam->check);
+    printf(", \"protocols\": ");
+    json_string(protocols);
+    printf(", \"whole\": %s}", family_is_whole(fam) ? "true" : "false");
+}
+
+static void print_row(const struct family *fam)
+{
+    char protocols[128];
+
+    family_protocols(fam, protocols, sizeof(protocols));
+    print_safe(stdout, fam->kpsaid);
+    printf("  %zu  %s  %s  %s%s\n", fam->key_len, fam->created, fam->check,
+           protocols, family_is_whole(fam) ? "" : "  (incomplete)");
+}
+
+static int cmd_list(struct opts *o)
+{
+    struct session s = {0};
+    int ret = session_open(o, &s), json = (o->seen & O_JSON) != 0;
+    size_t n;
+
+    if (ret != EXIT_OK)
+        goto out;
+    n = family_count(s.idx);
+    if (json)
+        printf("[");
+    for (size_t i = 0; i < n; i++) {
+        if (json)
+            print_json(family_at(s.idx, i), i == 0);
+        else
+            print_row(family_at(s.idx, i));
+    }
+    if (json)
+        printf("%s]\n", n ? "\n" : "");
+out:
+    session_close(&s);
+    return ret;
+}
+
+static int find_family(struct opts *o, struct session *s,
+                       const struct family **fam)
+{
+    int ret = session_open(o, s);
+
+    if (ret != EXIT_OK)
+        return ret;
+    *fam = family_lookup(s->idx, o->kpsaid);
+    if (*fam == NULL)
+        return fail(o->kpsaid, EXIT_REFUSED, "not stored on this token");
+    return EXIT_OK;
+}
+
+static int cmd_show(struct opts *o)
+{
+    struct session s = {0};
+    const struct family *fam = NULL;
+    int ret = find_family(o, &s, &fam);
+    char protocols[128];
+
+    if (ret == EXIT_OK) {
+        family_protocols(fam, protocols, sizeof(protocols));
+        printf("kpsa-id: %s\nkey-length: %zu\ncreated: %s\n"
+               "protocols: %s\ncheck: %s\nformat: %u\nwhole: %s\n",
+               fam->kpsaid, fam->key_len, fam->created, protocols, fam->check,
+               fam->version, family_is_whole(fam) ? "yes" : "no");
+    }
+    session_close(&s);
+    return ret;
+}
+
+static int cmd_check(struct opts *o)
+{
+    struct session s = {0};
+    const struct family *fam = NULL;
+    char hex[CHECK_HEX_LEN + 1];
+    int ret = find_family(o, &s, &fam);
+
+    if (ret == EXIT_OK && family_token_check(s.tok, fam, hex) != 0)
+        ret = fail_err(o->kpsaid, token_err(s.tok));
+    if (ret == EXIT_OK)
+        printf("%s\n", hex);
+    session_close(&s);
+    return ret;
+}
+
+static int confirm(const char *kpsaid)
+{
+    char answer[8] = "";
+    FILE *tty;
+
+    if (!isatty(STDIN_FILENO) || (tty = fopen("/dev/tty", "r+")) == NULL)
+        return 0;
+    fprintf(tty, "Delete %s and its whole key family? [y/N] ", kpsaid);
+    fflush(tty);
+    if (fgets(answer, sizeof(answer), tty) == NULL)
+        answer[0] = '\0';
+    fclose(tty);
+    return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+static int cmd_delete(struct opts *o)
+{
+    struct session s = {0};
+    int ret = session_open(o, &s);
+
+    if (ret != EXIT_OK)
+        goto out;
+    if (!(o->seen & O_YES) && !confirm(o->kpsaid)) {
+        ret = fail(o->kpsaid, EXIT_REFUSED,
+                   "not deleted; confirm on a terminal or give --yes");
+        goto out;
+    }
+    if (family_delete(s.tok, s.idx, o->kpsaid) != 0)
+        ret = fail_err(o->kpsaid, token_err(s.tok));
+out:
+    session_close(&s);
+    return ret;
+}
+
+static int cmd_validate(struct opts *o)
+{
+    printf("%s\n", o->kpsaid);
+    return EXIT_OK;
+}
+
+static const struct option long_opts[] = {
+    {"module", required_argument, NULL, 'm'},
+    {"token", required_argument, NULL, 't'},
+    {"pin-source", required_argument, NULL, 'p'},
+    {"in", required_argument, NULL, 'i'},
+    {"format", required_argument, NULL, 'f'},
+    {"allow-short", no_argument, NULL, 'S'},
+    {"allow-underscore", no_argument, NULL, 'U'},
+    {"allow-shared-key", no_argument, NULL, 'K'},
+    {"tls13-sha384", no_argument, NULL, '3'},
+    {"bytes", required_argument, NULL, 'b'},
+    {"out", required_argument, NULL, 'o'},
+    {"json", no_argument, NULL, 'j'},
+    {"yes", no_argument, NULL, 'y'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Returns the option's bit, 0 for a global option, -1 for help or error. */
+static int take_option(int c, struct opts *o)
+{
+    switch (c) {
+    case 'm':
+        o->module = optarg;
+        return 0;
+    case 't':
+        o->token = optarg;
+        return 0;
+    case 'p':
+        o->pin_source = optarg;
+        return 0;
+    case 'i':
+        o->in = optarg;
+        return O_IN;
+    case 'f':
+        o->format = optarg;
+        return O_FORMAT;
+    case 'S':
+        return O_ALLOW_SHORT;
+    case 'U':
+        return O_ALLOW_UNDERSCORE;
+    case 'K':
+        return O_ALLOW_SHARED;
+    case '3':
+        return O_TLS13_SHA384;
+    case 'b':
+        o->bytes = optarg;
+        return O_BYTES;
+    case 'o':
+        o->out = optarg;
+        return O_OUT;
+    case 'j':
+        return O_JSON;
+    case 'y':
+        return O_YES;
+    default:
+        return -1;
+    }
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* Import and generate enforce the '_' rule; looking a name up does not, so
+ * a key stored under V3.18's rules can always be shown and deleted. */
+static int take_kpsaid(const struct command *cmd, struct opts *o)
+{
+    char err[KPSAID_ERR_MAX];
+    unsigned flags = KPSAID_ALLOW_UNDERSCORE;
+
+    if (cmd->allowed & O_ALLOW_UNDERSCORE)
+        flags = (o->seen & O_ALLOW_UNDERSCORE) ? KPSAID_ALLOW_UNDERSCORE : 0;
+    if (kpsaid_canonicalize(o->arg, strlen(o->arg), flags, o->kpsaid, err))
+        return fail(o->arg, EXIT_REFUSED, err);
+    return EXIT_OK;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o,
+                      const struct command **cmd)
+{
+    int c, bit, want;
+
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            exit(EXIT_OK);
+        }
+        if ((bit = take_option(c, o)) < 0)
+            return EXIT_USAGE;
+        o->seen |= (unsigned)bit;
+    }
+    *cmd = find_command(optind < argc ? argv[optind] : NULL);
+    if (*cmd == NULL)
+        return fail(optind < argc ? argv[optind] : NULL, EXIT_USAGE,
+                    "unknown command; see kpsa --help");
+    if (o->seen & ~(*cmd)->allowed)
+        return fail((*cmd)->name, EXIT_USAGE,
+                    "an option does not apply; see kpsa --help");
+    want = 1 + (*cmd)->takes_kpsaid;
+    if (argc - optind != want)
+        return fail((*cmd)->name, EXIT_USAGE,
+                    (*cmd)->takes_kpsaid ? "takes one KpsaId"
+                                         : "takes no argument");
+    o->arg = (*cmd)->takes_kpsaid ? argv[optind + 1] : NULL;
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {0};
+    const struct command *cmd = NULL;
+    int ret = parse_args(argc, argv, &o, &cmd);
+
+    if (ret != EXIT_OK) {
+        if (cmd == NULL)
+            usage(stderr);
+        return ret;
+    }
+    if (o.arg != NULL && (ret = take_kpsaid(cmd, &o)) != EXIT_OK)
+        return ret;
+    return cmd->run(&o);
+}
