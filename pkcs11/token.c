@@ -379,6 +379,48 @@ int token_hmac(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
     return 0;
 }
 
+static int digest_steps(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
+                        const unsigned char *prefix, size_t prefix_len,
+                        CK_OBJECT_HANDLE key)
+{
+    CK_MECHANISM m = {mech, NULL, 0};
+    CK_RV rv = P11(tok, C_DigestInit, tok->session, &m);
+
+    if (rv != CKR_OK)
+        return p11_fail(tok, "C_DigestInit", rv, NULL);
+    if (prefix_len > 0) {
+        rv = P11(tok, C_DigestUpdate, tok->session, (CK_BYTE *)prefix,
+                 (CK_ULONG)prefix_len);
+        if (rv != CKR_OK)
+            return p11_fail(tok, "C_DigestUpdate", rv, NULL);
+    }
+    rv = P11(tok, C_DigestKey, tok->session, key);
+    if (rv != CKR_OK)
+        return p11_fail(tok, "C_DigestKey", rv, NULL);
+    return 0;
+}
+
+int token_digest_key(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
+                     const unsigned char *prefix, size_t prefix_len,
+                     CK_OBJECT_HANDLE key, unsigned char *out, size_t out_len)
+{
+    CK_ULONG len = (CK_ULONG)out_len;
+    CK_RV rv;
+
+    /* PKCS#11 2.40 5.10: a failed update or C_DigestKey ends the
+     * operation, so nothing is left active for the next handshake. */
+    if (digest_steps(tok, mech, prefix, prefix_len, key) != 0)
+        return -1;
+    rv = P11(tok, C_DigestFinal, tok->session, out, &len);
+    if (rv != CKR_OK)
+        return p11_fail(tok, "C_DigestFinal", rv, NULL);
+    if (len != out_len)
+        return kpsa_err_set(&tok->err, KPSA_ERR_TOKEN,
+                            "token '%s': digest of %lu bytes, expected %zu",
+                            tok->label, (unsigned long)len, out_len);
+    return 0;
+}
+
 int token_random(struct kpsa_token *tok, unsigned char *buf, size_t len)
 {
     CK_RV rv = P11(tok, C_GenerateRandom, tok->session, buf, (CK_ULONG)len);

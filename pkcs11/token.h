@@ -55,6 +55,12 @@ int token_read_data(struct kpsa_token *tok, CK_OBJECT_HANDLE obj,
 int token_hmac(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
                CK_OBJECT_HANDLE key, const unsigned char *data, size_t len,
                unsigned char *mac, size_t mac_len);
+/* Hash(prefix || key value), the key digested inside the token: RFC 4279
+ * 3 and RFC 5489 2 premasters hold Kpsa after per-connection bytes. */
+int token_digest_key(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
+                     const unsigned char *prefix, size_t prefix_len,
+                     CK_OBJECT_HANDLE key, unsigned char *out,
+                     size_t out_len);
 int token_random(struct kpsa_token *tok, unsigned char *buf, size_t len);
 
 const char *token_rv_name(CK_RV rv);
