@@ -359,7 +359,7 @@ static int create_member(struct kpsa_token *tok, const char *kpsaid, int m,
     CK_KEY_TYPE type = member_key_type(m);
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_BBOOL sign = member_defs[m].hash != 0 ? CK_TRUE : CK_FALSE;
-    char id[48], what[KPSAID_MAX + 48];
+    char id[48], what[48];
     CK_ATTRIBUTE t[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &type, sizeof(type)},
@@ -382,7 +382,7 @@ static int create_member(struct kpsa_token *tok, const char *kpsaid, int m,
 
     t[15].ulValueLen = (CK_ULONG)snprintf(
         id, sizeof(id), "%s%s", FAMILY_ID_PREFIX, member_defs[m].name);
-    snprintf(what, sizeof(what), "%s (%s)", kpsaid, member_defs[m].name);
+    snprintf(what, sizeof(what), "member %s", member_defs[m].name);
     return token_create(tok, t, sizeof(t) / sizeof(t[0]), out, what);
 }
 
@@ -390,7 +390,7 @@ static int create_manifest(struct kpsa_token *tok, struct family *fam)
 {
     CK_OBJECT_CLASS cls = CKO_DATA;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    char text[MANIFEST_MAX], what[KPSAID_MAX + 16];
+    char text[MANIFEST_MAX];
     size_t len = manifest_format(fam, text, sizeof(text));
     CK_ATTRIBUTE t[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
@@ -402,8 +402,8 @@ static int create_manifest(struct kpsa_token *tok, struct family *fam)
         {CKA_VALUE, text, len},
     };
 
-    snprintf(what, sizeof(what), "%s (manifest)", fam->kpsaid);
-    return token_create(tok, t, sizeof(t) / sizeof(t[0]), &fam->manifest, what);
+    return token_create(tok, t, sizeof(t) / sizeof(t[0]), &fam->manifest,
+                        "manifest");
 }
 
 /* Undoes a partial write, keeping the error that caused it. */
@@ -414,7 +414,7 @@ static void rollback(struct kpsa_token *tok, const struct family *fam)
 
     for (int m = MEMBER_COUNT - 1; m >= 0; m--)
         if ((fam->found & MEMBER_BIT(m)) &&
-            token_destroy(tok, fam->handle[m], fam->kpsaid) != 0)
+            token_destroy(tok, fam->handle[m], member_defs[m].name) != 0)
             left++;
     *token_err_mut(tok) = cause;
     if (left > 0) {
@@ -505,7 +505,7 @@ static int remove_orphans(struct kpsa_token *tok, struct family_index *idx,
         struct orphan *o = &idx->orphan[i];
 
         if (ret == 0 && strcmp(o->label, kpsaid) == 0)
-            ret = token_destroy(tok, o->handle, kpsaid);
+            ret = token_destroy(tok, o->handle, "leftover object");
         else
             idx->orphan[kept++] = *o;
     }
@@ -596,11 +596,11 @@ int family_delete(struct kpsa_token *tok, struct family_index *idx,
         return kpsa_err_set(token_err_mut(tok), KPSA_ERR_USER,
                             "not stored on token '%s'", token_label(tok));
     if (fam != NULL) {
-        if (token_destroy(tok, fam->manifest, kpsaid) != 0)
+        if (token_destroy(tok, fam->manifest, "manifest") != 0)
             return -1;
         for (int m = 0; m < MEMBER_COUNT; m++)
             if ((fam->found & MEMBER_BIT(m)) && ret == 0)
-                ret = token_destroy(tok, fam->handle[m], kpsaid);
+                ret = token_destroy(tok, fam->handle[m], member_defs[m].name);
         index_remove(idx, fam);
     }
     if (ret == 0)

@@ -179,8 +179,8 @@ static int choose_slot(struct kpsa_token *tok, P11KitUri *uri, const char *text,
     }
     if (matches == 0)
         return kpsa_err_set(&tok->err, KPSA_ERR_USER,
-                            "no token matches '%s' (%lu present)",
-                            text ? text : "pkcs11:", (unsigned long)n);
+                            "no token matches '%s'",
+                            text ? text : "pkcs11:");
     if (matches > 1)
         return kpsa_err_set(&tok->err, KPSA_ERR_USER,
                             "'%s' matches %zu tokens: %s; name one with "

@@ -219,7 +219,8 @@ static int read_all(const char *path, unsigned char *buf, size_t cap,
 
     if (fd < 0)
         return fail(path, EXIT_REFUSED, strerror(errno));
-    warn_if_readable(path, fd);
+    if (fd != STDIN_FILENO)
+        warn_if_readable(path, fd);
     *len = 0;
     while (*len < cap && (n = read(fd, buf + *len, cap - *len)) > 0)
         *len += (size_t)n;

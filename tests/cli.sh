@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# The kpsa CLI against a real SoftHSM2 token: every rule refused with its
+# exact message and exit status, nothing written on a refusal, and no key
+# value readable by an independent PKCS#11 client.
+# With P11KIT=1 the same runs against the token served by p11-kit server.
+here=$(dirname "$0")
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh"
+KPSA=${KPSA:-build/tools/kpsa}
+
+setup_token
+[ "${P11KIT:-0}" = 1 ] && start_p11kit_server
+T=$TOKEN_LABEL
+ID=dev-01@example.com
+umask 077
+key32=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+printf '%s\n' "$key32" >"$WORK/k32"
+chmod 600 "$WORK/k32"
+
+# --- importing and reading back what is stored, never the key ----------
+expect "import from a hex file" 0 "" "$KPSA" import "$ID" --in "$WORK/k32"
+run "$KPSA" list
+check "list shows the KpsaId" grep -q "^$ID  32  " "$WORK/out"
+run "$KPSA" show "$ID"
+check "show gives the key length" grep -qx "key-length: 32" "$WORK/out"
+check "show gives the protocols" grep -qx \
+    "protocols: tls1.2-sha256 tls1.2-sha384 tls1.2-dhe-psk tls1.3-sha256" \
+    "$WORK/out"
+check "show never prints the key" bash -c "! grep -qi '$key32' '$WORK/out'"
+want=$(printf 'kpsa check value' |
+    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key32" |
+    sed 's/.*= //' | cut -c1-12)
+run "$KPSA" check "$ID"
+check "check equals the documented formula" [ "$(cat "$WORK/out")" = "$want" ]
+run "$KPSA" list --json
+check "list --json is JSON with the KpsaId" python3 -c "
+import json,sys
+d=json.load(open('$WORK/out'))
+sys.exit(0 if d[0]['kpsa-id']=='$ID' and d[0]['whole'] else 1)"
+
+printf '%s' "$key32" | xxd -r -p | base64 >"$WORK/k.b64"
+expect "import base64 from standard input" 0 "" \
+    "$KPSA" import b64@example.com --format base64 --allow-shared-key \
+    --in - <"$WORK/k.b64"
+printf '%s' "$key32" | xxd -r -p >"$WORK/k.raw"
+expect "import raw bytes, stdin by default" 0 "" \
+    "$KPSA" import raw@example.com --format raw --allow-shared-key \
+    <"$WORK/k.raw"
+run "$KPSA" check raw@example.com
+check "raw and hex imports hold the same key" [ "$(cat "$WORK/out")" = "$want" ]
+openssl rand -hex 48 >"$WORK/k48"
+expect "import a 48-byte key with SHA-384 TLS 1.3 members" 0 "" \
+    "$KPSA" import long@example.com --tls13-sha384 --in "$WORK/k48"
+run "$KPSA" show long@example.com
+check "show lists tls1.3-sha384" grep -q "tls1.3-sha384" "$WORK/out"
+
+# --- refusals: exact message, status, token unchanged -------------------
+before=$(snapshot)
+expect "same KpsaId twice" 1 \
+    "kpsa: $ID: already stored on token '$T'; delete it first (TS-0003 10.6: one Kpsa per KpsaId)" \
+    "$KPSA" import "$ID" --in "$WORK/k32"
+expect "relative part differing in case" 1 \
+    "kpsa: DEV-01@example.com: differs only in letter case from stored '$ID' (TS-0003 10.6: relative parts must be unique)" \
+    "$KPSA" import DEV-01@example.com --in "$WORK/k32"
+expect "FQDN in another case is the same KpsaId" 1 \
+    "kpsa: $ID: already stored on token '$T'; delete it first (TS-0003 10.6: one Kpsa per KpsaId)" \
+    "$KPSA" import dev-01@EXAMPLE.com. --in "$WORK/k32"
+expect "the same key under a second KpsaId" 1 \
+    "kpsa: other@example.com: the same key is stored under 'long@example.com' (TS-0003 10.6 NOTE 3); --allow-shared-key to store it anyway" \
+    "$KPSA" import other@example.com --in "$WORK/k48"
+expect "a key under 16 bytes" 1 \
+    "kpsa: short@example.com: key is 8 bytes; at least 16 unless --allow-short (TS-0003 10.6 NOTE 3)" \
+    "$KPSA" import short@example.com --in <(echo 0011223344556677)
+printf '%0130d\n' 0 >"$WORK/k65"
+expect "a key over 64 bytes" 1 \
+    "kpsa: $WORK/k65: key is 65 bytes; at most 64 (RFC 4279 5.3)" \
+    "$KPSA" import big@example.com --in "$WORK/k65"
+echo 001 >"$WORK/odd"
+expect "an odd number of hex digits" 1 \
+    "kpsa: $WORK/odd: odd number of hex digits" \
+    "$KPSA" import odd@example.com --in "$WORK/odd"
+echo 00zz >"$WORK/nothex"
+expect "a non-hex character, not echoed" 1 \
+    "kpsa: $WORK/nothex: not hex: a non-hex character at offset 2" \
+    "$KPSA" import nothex@example.com --in "$WORK/nothex"
+expect "an empty key" 1 "kpsa: standard input: key is empty" \
+    "$KPSA" import empty@example.com </dev/null
+echo '!!!!' >"$WORK/bad.b64"
+expect "invalid base64" 1 "kpsa: $WORK/bad.b64: not valid base64" \
+    "$KPSA" import b@example.com --format base64 --in "$WORK/bad.b64"
+expect "a missing key file" 1 \
+    "kpsa: $WORK/missing: No such file or directory" \
+    "$KPSA" import m@example.com --in "$WORK/missing"
+expect "an unknown key format" 2 "kpsa: pem: format is hex, base64 or raw" \
+    "$KPSA" import f@example.com --format pem --in "$WORK/k32"
+expect "a KpsaId without '@'" 1 \
+    "kpsa: dev.example.com: KpsaId has no '@'; the form is Issuer_Relative_KpsaId@Issuer_FQDN (TS-0003 10.6)" \
+    "$KPSA" import dev.example.com --in "$WORK/k32"
+expect "'_' without --allow-underscore" 1 \
+    "kpsa: dev_1@example.com: Issuer_Relative_KpsaId has '_' at position 4; only TS-0003 V3.18 allows it (--allow-underscore)" \
+    "$KPSA" import dev_1@example.com --in "$WORK/k32"
+expect "an IP address is no FQDN" 1 \
+    "kpsa: d@10.0.0.1: Issuer_FQDN top label '1' is all digits; an IP address is not an FQDN" \
+    "$KPSA" import d@10.0.0.1 --in "$WORK/k32"
+expect "a control character is shown escaped" 1 \
+    "kpsa: d\\x01@example.com: Issuer_Relative_KpsaId has 0x01 at position 2; allowed are letters, digits, '.' and '-' (TS-0003 10.6)" \
+    "$KPSA" import "$(printf 'd\001@example.com')" --in "$WORK/k32"
+check "no refusal changed the token" [ "$(snapshot)" = "$before" ]
+chmod 644 "$WORK/k32"
+expect "a key file others can read is warned about" 1 \
+    "kpsa: $WORK/k32: warning: key file is readable by others
+kpsa: $ID: already stored on token '$T'; delete it first (TS-0003 10.6: one Kpsa per KpsaId)" \
+    "$KPSA" import "$ID" --in "$WORK/k32"
+chmod 600 "$WORK/k32"
+
+expect "'_' with --allow-underscore" 0 "" \
+    "$KPSA" import dev_1@example.com --allow-underscore --allow-short \
+    --allow-shared-key --in <(echo 0011223344556677)
+expect "--allow-short stores a short key" 0 "" "$KPSA" show dev_1@example.com
+
+# --- usage --------------------------------------------------------------
+expect "an option of another command" 2 \
+    "kpsa: list: an option does not apply; see kpsa --help" \
+    "$KPSA" list --yes
+expect "a missing KpsaId" 2 "kpsa: show: takes one KpsaId" "$KPSA" show
+run "$KPSA" frobnicate
+check "an unknown command is a usage error" [ "$RC" -eq 2 ]
+run "$KPSA" --help
+check "--help lists every command" bash -c "for c in import generate list \
+    show check delete validate; do grep -q \"kpsa \$c\" '$WORK/out' || \
+    exit 1; done"
+expect "validate prints the canonical form" 0 "" \
+    "$KPSA" validate Dev@Example.COM.
+check "validate lowers the FQDN only" grep -qx "Dev@example.com" "$WORK/out"
+
+# --- PIN and module -----------------------------------------------------
+expect "no PIN source and no terminal" 1 \
+    "kpsa: no PIN source: give --pin-source file:PATH or set KPSA_PIN_SOURCE" \
+    env -u KPSA_PIN_SOURCE "$KPSA" list </dev/null
+expect "a PIN on the command line is refused, not echoed" 1 \
+    "kpsa: PIN source must be file:PATH; a PIN is never taken from the command line" \
+    "$KPSA" --pin-source 1234 list
+echo 9999 >"$WORK/badpin"
+expect "a wrong PIN names CKR_PIN_INCORRECT" 3 \
+    "kpsa: token '$T': C_Login failed: CKR_PIN_INCORRECT" \
+    "$KPSA" --pin-source "file:$WORK/badpin" list
+expect "no module" 1 \
+    "kpsa: no PKCS#11 module: give --module PATH or set KPSA_MODULE" \
+    env -u KPSA_MODULE "$KPSA" list
+run "$KPSA" --module "$WORK/none.so" list
+check "a module that does not load is a token failure" [ "$RC" -eq 3 ]
+
+# --- token selection by RFC 7512 URI ------------------------------------
+if [ "${P11KIT:-0}" != 1 ]; then
+    softhsm2-util --init-token --free --label kpsa-two --so-pin 5678 \
+        --pin 1234 >/dev/null
+    run env -u KPSA_TOKEN "$KPSA" list
+    check "two tokens and no URI is an error listing both" bash -c \
+        "[ $RC -eq 1 ] && grep -q \"'pkcs11:' matches 2 tokens: '$T' (serial [0-9a-f]*), 'kpsa-two' (serial [0-9a-f]*); name one with\" '$WORK/err'"
+    expect "a URI matching no token" 1 \
+        "kpsa: no token matches 'pkcs11:token=nope'" \
+        "$KPSA" --token "pkcs11:token=nope" list
+    serial=$(softhsm2-util --show-slots | awk -v t=kpsa-two '
+        /Serial number/ {s=$NF} /Label:/ && $2==t {print s}')
+    run "$KPSA" --token "pkcs11:serial=$serial" list
+    check "serial= selects the second token (empty)" \
+        bash -c "[ $RC -eq 0 ] && [ ! -s '$WORK/out' ]"
+    slot=$(softhsm2-util --show-slots | awk -v t=$T '
+        /^Slot [0-9]/ {s=$2} /Label:/ && $2==t {print s}')
+    run "$KPSA" --token "pkcs11:slot-id=$slot" list
+    check "slot-id= selects the first token" grep -q "^$ID " "$WORK/out"
+    run "$KPSA" --token "pkcs11:manufacturer=SoftHSM%20project;token=$T" list
+    check "manufacturer= and token= together" grep -q "^$ID " "$WORK/out"
+    expect "a pin-value in the URI is refused" 1 \
+        "kpsa: token URI carries pin-value; give the PIN with --pin-source file:PATH instead" \
+        "$KPSA" --token "pkcs11:token=$T?pin-value=1234" list
+fi
+
+# --- generate -----------------------------------------------------------
+expect "generate writes the key once" 0 "" \
+    "$KPSA" generate gen@example.com --out "$WORK/gen.hex"
+check "the key file is 0600" [ "$(stat -c %a "$WORK/gen.hex")" = 600 ]
+check "the key file holds 32 bytes in hex" grep -qxE '[0-9a-f]{64}' \
+    "$WORK/gen.hex"
+gen_check=$(printf 'kpsa check value' |
+    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$WORK/gen.hex")" |
+    sed 's/.*= //' | cut -c1-12)
+run "$KPSA" check gen@example.com
+check "the file and the token hold the same key" \
+    [ "$(cat "$WORK/out")" = "$gen_check" ]
+before=$(snapshot)
+expect "generate never overwrites a file" 1 \
+    "kpsa: $WORK/gen.hex: exists; a key file is never overwritten" \
+    "$KPSA" generate gen2@example.com --out "$WORK/gen.hex"
+expect "generate under a stored KpsaId" 1 \
+    "kpsa: gen@example.com: already stored on token '$T'; delete it first (TS-0003 10.6: one Kpsa per KpsaId)" \
+    "$KPSA" generate gen@example.com --out "$WORK/gen-again.hex"
+check "a refused generate leaves no file" [ ! -e "$WORK/gen-again.hex" ]
+expect "--bytes out of range" 2 "kpsa: 65: --bytes takes 1 to 64" \
+    "$KPSA" generate g3@example.com --bytes 65
+check "refused generates changed nothing" [ "$(snapshot)" = "$before" ]
+expect "generate 64 bytes" 0 "" \
+    "$KPSA" generate g64@example.com --bytes 64 --out "$WORK/g64.hex"
+check "64 bytes written" grep -qxE '[0-9a-f]{128}' "$WORK/g64.hex"
+
+# --- an independent PKCS#11 client sees sensitive, unextractable keys ---
+p11tool() {
+    pkcs11-tool --module "$KPSA_MODULE" --token-label "$T" --login \
+        --pin 1234 "$@"
+}
+p11tool --list-objects >"$WORK/objects" 2>/dev/null
+check "pkcs11-tool lists kpsa's keys" grep -q "label: *$ID" "$WORK/objects"
+check "every secret key is sensitive" bash -c "
+    [ \$(grep -c '^Secret Key Object' '$WORK/objects') -eq \
+      \$(grep -c 'Access: *sensitive' '$WORK/objects') ]"
+check "no key is extractable" bash -c \
+    "! grep -E 'Access:.*(^|[ ,])extractable' '$WORK/objects'"
+for member in kpsa kpsa-sha256 tls12-pms-sha256 tls13-sha256-early; do
+    id=$(printf 'kpsa1:%s' "$member" | xxd -p | tr -d '\n')
+    run p11tool --read-object --type secrkey --id "$id" --label "$ID"
+    check "pkcs11-tool cannot read $member" \
+        bash -c "[ $RC -ne 0 ] && ! grep -qi '$key32' '$WORK/out'"
+done
+
+# --- delete -------------------------------------------------------------
+expect "delete without --yes off a terminal" 1 \
+    "kpsa: $ID: not deleted; confirm on a terminal or give --yes" \
+    "$KPSA" delete "$ID" </dev/null
+expect "delete --yes" 0 "" "$KPSA" delete "$ID" --yes
+run "$KPSA" list
+check "the deleted KpsaId is gone" bash -c "! grep -q '^$ID ' '$WORK/out'"
+check "no object labelled with it is left" bash -c \
+    "! p11tool --list-objects 2>/dev/null | grep -q 'label: *$ID\$'"
+expect "delete of an unknown KpsaId" 1 \
+    "kpsa: $ID: not stored on token '$T'" "$KPSA" delete "$ID" --yes
+expect "the key can be imported again after delete" 0 "" \
+    "$KPSA" import "$ID" --allow-shared-key --in "$WORK/k32"
+
+finish

@@ -1,0 +1,102 @@
+# Shared by the token tests: a SoftHSM2 token in a temporary directory, TAP
+# output, and checks of exit status and exact error lines.
+# shellcheck shell=bash
+
+set -u
+
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+P11KIT_CLIENT=${P11KIT_CLIENT:-$(pkg-config --variable=p11_module_path \
+    p11-kit-1 2>/dev/null)/p11-kit-client.so}
+TOKEN_LABEL=kpsa-test
+T_N=0
+T_FAILED=0
+SERVER_PID=
+
+ok() {
+    T_N=$((T_N + 1))
+    echo "ok $T_N - $*"
+}
+
+not_ok() {
+    T_N=$((T_N + 1))
+    T_FAILED=$((T_FAILED + 1))
+    echo "not ok $T_N - $*"
+}
+
+# check DESC COMMAND...: passes when the command succeeds.
+check() {
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+    [ -n "$SERVER_PID" ] && wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+    [ -n "${WORK:-}" ] && rm -rf "$WORK"
+}
+
+finish() {
+    echo "1..$T_N"
+    cleanup
+    [ "$T_FAILED" -eq 0 ]
+}
+
+# A fresh token directory and one initialised token, user PIN 1234.
+setup_token() {
+    WORK=$(mktemp -d)
+    trap cleanup EXIT
+    mkdir -p "$WORK/tokens"
+    printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n%s\n' \
+        "$WORK" 'log.level = ERROR' >"$WORK/softhsm2.conf"
+    export SOFTHSM2_CONF=$WORK/softhsm2.conf
+    softhsm2-util --init-token --free --label "$TOKEN_LABEL" --so-pin 5678 \
+        --pin 1234 >/dev/null || { echo "Bail out! softhsm2-util"; exit 1; }
+    echo 1234 >"$WORK/pin"
+    export KPSA_MODULE=$SOFTHSM_MODULE
+    export KPSA_TOKEN="pkcs11:token=$TOKEN_LABEL"
+    export KPSA_PIN_SOURCE=file:$WORK/pin
+}
+
+# Serves the token from another process; kpsa then loads p11-kit-client.so.
+start_p11kit_server() {
+    local sock=$WORK/p11kit.sock
+    p11-kit server -f -n "$sock" --provider "$SOFTHSM_MODULE" \
+        "pkcs11:token=$TOKEN_LABEL" >"$WORK/p11kit.out" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 50); do
+        [ -S "$sock" ] && break
+        sleep 0.1
+    done
+    [ -S "$sock" ] || { echo "Bail out! p11-kit server did not start"; exit 1; }
+    export P11_KIT_SERVER_ADDRESS=unix:path=$sock
+    export KPSA_MODULE=$P11KIT_CLIENT
+}
+
+# run COMMAND...: keeps status in RC, output in $WORK/out and $WORK/err.
+run() {
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    RC=$?
+}
+
+# expect DESC STATUS STDERR COMMAND...: exact status and whole stderr.
+expect() {
+    local desc=$1 status=$2 stderr=$3
+    shift 3
+    run "$@"
+    if [ "$RC" -eq "$status" ] && [ "$(cat "$WORK/err")" = "$stderr" ]; then
+        ok "$desc"
+    else
+        not_ok "$desc"
+        echo "# status $RC (want $status); stderr:"
+        sed 's/^/#   /' "$WORK/err"
+        echo "# wanted:"
+        echo "#   $stderr"
+    fi
+}
+
+# The token's object files: equal snapshots mean the token is unchanged.
+snapshot() {
+    find "$WORK/tokens" -name '*.object' -printf '%f\n' | sort
+}
