@@ -337,6 +337,13 @@ int family_index_build(struct family_index *idx, struct kpsa_token *tok)
 
 /* ---- writing ---- */
 
+/* Names a member in errors, for the user to tell which object failed. */
+static const char *member_what(int m, char buf[48])
+{
+    snprintf(buf, 48, "member %s", member_defs[m].name);
+    return buf;
+}
+
 static CK_KEY_TYPE member_key_type(int m)
 {
     switch (member_defs[m].hash) {
@@ -382,8 +389,8 @@ static int create_member(struct kpsa_token *tok, const char *kpsaid, int m,
 
     t[15].ulValueLen = (CK_ULONG)snprintf(
         id, sizeof(id), "%s%s", FAMILY_ID_PREFIX, member_defs[m].name);
-    snprintf(what, sizeof(what), "member %s", member_defs[m].name);
-    return token_create(tok, t, sizeof(t) / sizeof(t[0]), out, what);
+    return token_create(tok, t, sizeof(t) / sizeof(t[0]), out,
+                        member_what(m, what));
 }
 
 static int create_manifest(struct kpsa_token *tok, struct family *fam)
@@ -411,10 +418,11 @@ static void rollback(struct kpsa_token *tok, const struct family *fam)
 {
     struct kpsa_err cause = *token_err(tok);
     size_t left = 0;
+    char what[48];
 
     for (int m = MEMBER_COUNT - 1; m >= 0; m--)
         if ((fam->found & MEMBER_BIT(m)) &&
-            token_destroy(tok, fam->handle[m], member_defs[m].name) != 0)
+            token_destroy(tok, fam->handle[m], member_what(m, what)) != 0)
             left++;
     *token_err_mut(tok) = cause;
     if (left > 0) {
@@ -590,6 +598,7 @@ int family_delete(struct kpsa_token *tok, struct family_index *idx,
                   const char *kpsaid)
 {
     const struct family *fam = family_lookup(idx, kpsaid);
+    char what[48];
     int ret = 0;
 
     if (fam == NULL && family_orphans(idx, kpsaid) == 0)
@@ -600,7 +609,7 @@ int family_delete(struct kpsa_token *tok, struct family_index *idx,
             return -1;
         for (int m = 0; m < MEMBER_COUNT; m++)
             if ((fam->found & MEMBER_BIT(m)) && ret == 0)
-                ret = token_destroy(tok, fam->handle[m], member_defs[m].name);
+                ret = token_destroy(tok, fam->handle[m], member_what(m, what));
         index_remove(idx, fam);
     }
     if (ret == 0)
