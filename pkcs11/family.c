@@ -147,10 +147,12 @@ void family_protocols(const struct family *fam, char *buf, size_t cap)
 {
     unsigned m = fam->members;
 
-    snprintf(buf, cap, "%s%s%s%s%s",
+    /* The raw Kpsa member serves (EC)DHE-PSK only when the premaster is
+     * longer than a hash block; whether a handshake can use it is the
+     * provider's to say, so it is not claimed here. */
+    snprintf(buf, cap, "%s%s%s%s",
              m & MEMBER_BIT(MEMBER_TLS12_PMS_SHA256) ? "tls1.2-sha256 " : "",
              m & MEMBER_BIT(MEMBER_TLS12_PMS_SHA384) ? "tls1.2-sha384 " : "",
-             m & MEMBER_BIT(MEMBER_KPSA) ? "tls1.2-dhe-psk " : "",
              m & MEMBERS_TLS13_SHA256 ? "tls1.3-sha256 " : "",
              m & MEMBERS_TLS13_SHA384 ? "tls1.3-sha384 " : "");
     if (buf[0] != '\0')
@@ -234,10 +236,11 @@ static int load_manifest(struct family_index *idx, struct kpsa_token *tok,
     char text[MANIFEST_MAX + 1];
     size_t len = 0;
     struct family fam;
+    int rc =
+        token_read_data(tok, obj, (unsigned char *)text, MANIFEST_MAX, &len);
 
-    if (token_read_data(tok, obj, (unsigned char *)text, MANIFEST_MAX, &len) !=
-        0)
-        return -1;
+    if (rc != 0)
+        return rc < 0 ? -1 : 0; /* larger than any manifest: not ours */
     text[len] = '\0';
     if (manifest_parse(text, &fam) != 0)
         return 0; /* not ours to judge; list and show will not see it */
@@ -478,14 +481,16 @@ static int refuse_duplicate(struct kpsa_token *tok,
  * confirms with the full HMAC so a 48-bit collision is no false alarm. */
 static int refuse_shared_key(struct kpsa_token *tok,
                              const struct family_index *idx,
-                             const unsigned char full[32], const char *check)
+                             const unsigned char full[32], const char *check,
+                             size_t key_len)
 {
     unsigned char mac[32];
 
     for (size_t i = 0; i < idx->n; i++) {
         const struct family *fam = &idx->fam[i];
 
-        if (strcmp(fam->check, check) != 0 ||
+        /* HMAC pads keys with zeros: K and K || 00 share every MAC. */
+        if (strcmp(fam->check, check) != 0 || fam->key_len != key_len ||
             !(fam->found & MEMBER_BIT(MEMBER_KPSA_SHA256)))
             continue;
         if (token_hmac(tok, CKM_SHA256_HMAC, fam->handle[MEMBER_KPSA_SHA256],
@@ -557,7 +562,7 @@ int family_import(struct kpsa_token *tok, struct family_index *idx,
     }
     if (refuse_duplicate(tok, idx, kpsaid) != 0 ||
         (!(flags & IMPORT_ALLOW_SHARED_KEY) &&
-         refuse_shared_key(tok, idx, full, check) != 0) ||
+         refuse_shared_key(tok, idx, full, check, len) != 0) ||
         remove_orphans(tok, idx, kpsaid) != 0)
         goto out;
     family_init(&fam, kpsaid, len, flags, check);

@@ -28,6 +28,11 @@ static int pin_from_file(const char *path, char pin[PIN_MAX], size_t *len,
         kpsa_err_set(err, KPSA_ERR_USER, "%s: PIN file is empty", path);
         goto out;
     }
+    if (strcspn(pin, "\r\n") == strlen(pin) && !feof(f) && fgetc(f) != EOF) {
+        kpsa_err_set(err, KPSA_ERR_USER, "%s: PIN is over %d characters", path,
+                     PIN_MAX - 2);
+        goto out;
+    }
     *len = strip_newline(pin);
     if (*len == 0) {
         kpsa_err_set(err, KPSA_ERR_USER, "%s: PIN file's first line is empty",

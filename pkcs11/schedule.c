@@ -95,7 +95,8 @@ static int expand_label(unsigned hash, const unsigned char *secret,
     memcpy(info + n + 6, label, label_len);
     n += 6 + label_len;
     info[n++] = (unsigned char)ctx_len;
-    memcpy(info + n, ctx, ctx_len);
+    if (ctx_len > 0) /* C11 7.24.1: no null pointer even for no bytes */
+        memcpy(info + n, ctx, ctx_len);
     n += ctx_len;
     info[n++] = 1; /* RFC 5869 2.3: T(1) = HMAC(PRK, info | 0x01) */
     ret = hmac(hash, secret, hl, info, n, full);

@@ -18,6 +18,7 @@ struct kpsa_token {
     int have_session;
     int pin_rejected;
     char label[33];
+    char uri_pin_source[PIN_MAX];
     struct kpsa_err err;
 };
 
@@ -138,9 +139,13 @@ static int slot_matches(struct kpsa_token *tok, P11KitUri *uri, CK_SLOT_ID slot,
                         CK_TOKEN_INFO *info)
 {
     CK_SLOT_ID want = p11_kit_uri_get_slot_id(uri);
+    CK_SLOT_INFO slot_info;
     CK_RV rv;
 
     if (want != (CK_SLOT_ID)-1 && want != slot)
+        return 0;
+    rv = P11(tok, C_GetSlotInfo, slot, &slot_info);
+    if (rv != CKR_OK || !p11_kit_uri_match_slot_info(uri, &slot_info))
         return 0;
     rv = P11(tok, C_GetTokenInfo, slot, info);
     /* A blank token (SoftHSM2 always offers one) holds no keys. */
@@ -178,8 +183,7 @@ static int choose_slot(struct kpsa_token *tok, P11KitUri *uri, const char *text,
         describe_match(names, sizeof(names), &used, &info);
     }
     if (matches == 0)
-        return kpsa_err_set(&tok->err, KPSA_ERR_USER,
-                            "no token matches '%s'",
+        return kpsa_err_set(&tok->err, KPSA_ERR_USER, "no token matches '%s'",
                             text ? text : "pkcs11:");
     if (matches > 1)
         return kpsa_err_set(&tok->err, KPSA_ERR_USER,
@@ -187,6 +191,16 @@ static int choose_slot(struct kpsa_token *tok, P11KitUri *uri, const char *text,
                             "--token pkcs11:token=... or serial=...",
                             text ? text : "pkcs11:", matches, names);
     return 0;
+}
+
+/* RFC 7512 2.4: a pin-source in the URI serves when none was given. */
+static void keep_pin_source(struct kpsa_token *tok, P11KitUri *uri)
+{
+    const char *src = p11_kit_uri_get_pin_source(uri);
+
+    if (src != NULL)
+        snprintf(tok->uri_pin_source, sizeof(tok->uri_pin_source), "%s%s",
+                 strncmp(src, "file:", 5) == 0 ? "" : "file:", src);
 }
 
 static int select_token(struct kpsa_token *tok, const char *text)
@@ -210,6 +224,7 @@ static int select_token(struct kpsa_token *tok, const char *text)
         goto out;
     }
     ret = choose_slot(tok, uri, text, slots, n);
+    keep_pin_source(tok, uri);
 out:
     free(slots);
     p11_kit_uri_free(uri);
@@ -219,18 +234,21 @@ out:
 /* A rejected PIN is never sent again: retries could lock the token. */
 static int login(struct kpsa_token *tok, const struct token_config *cfg)
 {
+    const char *source = cfg->pin_source;
     char pin[PIN_MAX];
     size_t len = 0;
     CK_RV rv;
     int ret = -1;
 
+    if ((source == NULL || source[0] == '\0') && tok->uri_pin_source[0])
+        source = tok->uri_pin_source;
     if (tok->pin_rejected)
         return kpsa_err_set(&tok->err, KPSA_ERR_TOKEN,
                             "token '%s': PIN was rejected before; not "
                             "trying it again",
                             tok->label);
-    if (pin_read(cfg->pin_source, cfg->flags & TOKEN_PROMPT_PIN, tok->label,
-                 pin, &len, &tok->err) != 0)
+    if (pin_read(source, cfg->flags & TOKEN_PROMPT_PIN, tok->label, pin, &len,
+                 &tok->err) != 0)
         return -1;
     rv = P11(tok, C_Login, tok->session, CKU_USER, (CK_UTF8CHAR *)pin,
              (CK_ULONG)len);
@@ -352,6 +370,8 @@ int token_read_data(struct kpsa_token *tok, CK_OBJECT_HANDLE obj,
                             "refusing to read the value of a non-data "
                             "object");
     rv = P11(tok, C_GetAttributeValue, tok->session, obj, &data, 1);
+    if (rv == CKR_BUFFER_TOO_SMALL)
+        return 1;
     if (rv != CKR_OK)
         return p11_fail(tok, "C_GetAttributeValue", rv, "data object");
     *len = data.ulValueLen;

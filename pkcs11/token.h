@@ -49,6 +49,7 @@ int token_find(struct kpsa_token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 int token_get_attributes(struct kpsa_token *tok, CK_OBJECT_HANDLE obj,
                          CK_ATTRIBUTE *tmpl, CK_ULONG n);
 /* Reads the value of a CKO_DATA object, and of no other class. */
+/* Returns 1, setting no error, when the value is larger than cap. */
 int token_read_data(struct kpsa_token *tok, CK_OBJECT_HANDLE obj,
                     unsigned char *buf, size_t cap, size_t *len);
 
@@ -59,8 +60,7 @@ int token_hmac(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
  * 3 and RFC 5489 2 premasters hold Kpsa after per-connection bytes. */
 int token_digest_key(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
                      const unsigned char *prefix, size_t prefix_len,
-                     CK_OBJECT_HANDLE key, unsigned char *out,
-                     size_t out_len);
+                     CK_OBJECT_HANDLE key, unsigned char *out, size_t out_len);
 int token_random(struct kpsa_token *tok, unsigned char *buf, size_t len);
 
 const char *token_rv_name(CK_RV rv);

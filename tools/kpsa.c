@@ -292,14 +292,11 @@ static int write_hex(int fd, const unsigned char *key, size_t len)
     return ret;
 }
 
-static int generate_into(struct opts *o, struct session *s, int fd)
+static int generate_into(struct opts *o, struct session *s, int fd, size_t len)
 {
     unsigned char key[KPSA_KEY_MAX];
-    size_t len = 0;
-    int ret = parse_bytes(o, &len);
+    int ret = EXIT_OK;
 
-    if (ret != EXIT_OK)
-        goto out;
     if (token_random(s->tok, key, len) != 0 ||
         family_import(s->tok, s->idx, o->kpsaid, key, len, store_flags(o)) !=
             0) {
@@ -321,8 +318,11 @@ out:
 static int cmd_generate(struct opts *o)
 {
     struct session s = {0};
-    int fd = -1, ret = EXIT_OK;
+    size_t len = 0;
+    int fd = -1, ret = parse_bytes(o, &len);
 
+    if (ret != EXIT_OK)
+        return ret;
     if (o->out != NULL) {
         fd = open(o->out, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (fd < 0)
@@ -333,7 +333,7 @@ static int cmd_generate(struct opts *o)
     }
     ret = session_open(o, &s);
     if (ret == EXIT_OK)
-        ret = generate_into(o, &s, fd);
+        ret = generate_into(o, &s, fd, len);
     if (fd >= 0) {
         close(fd);
         if (ret != EXIT_OK)
@@ -436,10 +436,12 @@ static int cmd_show(struct opts *o)
 
     if (ret == EXIT_OK) {
         family_protocols(fam, protocols, sizeof(protocols));
-        printf("kpsa-id: %s\nkey-length: %zu\ncreated: %s\n"
+        printf("kpsa-id: ");
+        print_safe(stdout, fam->kpsaid);
+        printf("\nkey-length: %zu\ncreated: %s\n"
                "protocols: %s\ncheck: %s\nformat: %u\nwhole: %s\n",
-               fam->kpsaid, fam->key_len, fam->created, protocols, fam->check,
-               fam->version, family_is_whole(fam) ? "yes" : "no");
+               fam->key_len, fam->created, protocols, fam->check, fam->version,
+               family_is_whole(fam) ? "yes" : "no");
     }
     session_close(&s);
     return ret;
@@ -478,15 +480,14 @@ static int confirm(const char *kpsaid)
 static int cmd_delete(struct opts *o)
 {
     struct session s = {0};
-    int ret = session_open(o, &s);
+    int ret;
 
+    if (!(o->seen & O_YES) && !confirm(o->kpsaid))
+        return fail(o->kpsaid, EXIT_REFUSED,
+                    "not deleted; confirm on a terminal or give --yes");
+    ret = session_open(o, &s);
     if (ret != EXIT_OK)
         goto out;
-    if (!(o->seen & O_YES) && !confirm(o->kpsaid)) {
-        ret = fail(o->kpsaid, EXIT_REFUSED,
-                   "not deleted; confirm on a terminal or give --yes");
-        goto out;
-    }
     if (family_delete(s.tok, s.idx, o->kpsaid) != 0)
         ret = fail_err(o->kpsaid, token_err(s.tok));
 out:
@@ -587,13 +588,15 @@ static int parse_args(int argc, char **argv, struct opts *o,
 {
     int c, bit, want;
 
+    opterr = 0; /* errors are ours, in our format */
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             exit(EXIT_OK);
         }
         if ((bit = take_option(c, o)) < 0)
-            return EXIT_USAGE;
+            return fail(argv[optind - 1], EXIT_USAGE,
+                        "unknown option or missing value; see kpsa --help");
         o->seen |= (unsigned)bit;
     }
     *cmd = find_command(optind < argc ? argv[optind] : NULL);
