@@ -625,7 +625,6 @@ int family_delete(struct kpsa_token *tok, struct family_index *idx,
 int family_token_check(struct kpsa_token *tok, const struct family *fam,
                        char hex[CHECK_HEX_LEN + 1])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char mac[32];
 
     if (!(fam->found & MEMBER_BIT(MEMBER_KPSA_SHA256)))
@@ -636,10 +635,6 @@ int family_token_check(struct kpsa_token *tok, const struct family *fam,
                    (const unsigned char *)CHECK_MESSAGE, strlen(CHECK_MESSAGE),
                    mac, sizeof(mac)) != 0)
         return -1;
-    for (int i = 0; i < CHECK_HEX_LEN / 2; i++) {
-        hex[2 * i] = digits[mac[i] >> 4];
-        hex[2 * i + 1] = digits[mac[i] & 15];
-    }
-    hex[CHECK_HEX_LEN] = '\0';
+    schedule_hex(mac, CHECK_HEX_LEN / 2, hex);
     return 0;
 }

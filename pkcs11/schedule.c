@@ -198,18 +198,23 @@ int schedule_compute(const unsigned char *kpsa, size_t len, unsigned mask,
     return ret ? -1 : 0;
 }
 
-int schedule_check_value(const unsigned char *kpsa, size_t len,
-                         unsigned char full[32], char hex[CHECK_HEX_LEN + 1])
+void schedule_hex(const unsigned char *bytes, size_t len, char *hex)
 {
     static const char digits[] = "0123456789abcdef";
 
+    for (size_t i = 0; i < len; i++) {
+        hex[2 * i] = digits[bytes[i] >> 4];
+        hex[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    hex[2 * len] = '\0';
+}
+
+int schedule_check_value(const unsigned char *kpsa, size_t len,
+                         unsigned char full[32], char hex[CHECK_HEX_LEN + 1])
+{
     if (hmac(256, kpsa, len, (const unsigned char *)CHECK_MESSAGE,
              strlen(CHECK_MESSAGE), full) != 0)
         return -1;
-    for (int i = 0; i < CHECK_HEX_LEN / 2; i++) {
-        hex[2 * i] = digits[full[i] >> 4];
-        hex[2 * i + 1] = digits[full[i] & 15];
-    }
-    hex[CHECK_HEX_LEN] = '\0';
+    schedule_hex(full, CHECK_HEX_LEN / 2, hex);
     return 0;
 }

@@ -66,6 +66,9 @@ int schedule_compute(const unsigned char *kpsa, size_t kpsa_len, unsigned mask,
 int schedule_block_key(unsigned hash, const unsigned char *key, size_t len,
                        unsigned char *block, size_t *block_len);
 
+/* Writes 2 * len lower-case hex digits and a NUL. */
+void schedule_hex(const unsigned char *bytes, size_t len, char *hex);
+
 /* The documented key check value: first 6 bytes, in hex, of
  * HMAC-SHA-256(Kpsa, "kpsa check value"). full gets all 32 bytes. */
 #define CHECK_MESSAGE "kpsa check value"

@@ -156,6 +156,18 @@ expect "no module" 1 \
 run "$KPSA" --module "$WORK/none.so" list
 check "a module that does not load is a token failure" [ "$RC" -eq 3 ]
 
+# The prompt: the PIN typed on a terminal is read without echo. The pause
+# lets kpsa turn echo off before the PIN arrives, as a person would.
+if command -v script >/dev/null; then
+    (sleep 1; printf '1234\n') |
+        env -u KPSA_PIN_SOURCE script -qec "$KPSA list" /dev/null \
+        >"$WORK/tty" 2>&1
+    check "a terminal prompts for the PIN" grep -q "^PIN for token '$T': " \
+        "$WORK/tty"
+    check "and the prompted PIN logs in" grep -q "^$ID " "$WORK/tty"
+    check "and it is not echoed" bash -c "! grep -q 1234 '$WORK/tty'"
+fi
+
 # --- token selection by RFC 7512 URI ------------------------------------
 if [ "${P11KIT:-0}" != 1 ]; then
     softhsm2-util --init-token --free --label kpsa-two --so-pin 5678 \

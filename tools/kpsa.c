@@ -275,14 +275,10 @@ static int parse_bytes(const struct opts *o, size_t *n)
 
 static int write_hex(int fd, const unsigned char *key, size_t len)
 {
-    static const char digits[] = "0123456789abcdef";
     char hex[2 * KPSA_KEY_MAX + 1];
     int ret;
 
-    for (size_t i = 0; i < len; i++) {
-        hex[2 * i] = digits[key[i] >> 4];
-        hex[2 * i + 1] = digits[key[i] & 15];
-    }
+    schedule_hex(key, len, hex);
     hex[2 * len] = '\n';
     ret =
         write(fd, hex, 2 * len + 1) == (ssize_t)(2 * len + 1) && fsync(fd) == 0
