@@ -17,8 +17,6 @@ static const size_t lengths[] = {16, 31, 32, 48, 63, 64};
 
 #define ALL_MEMBERS  (MEMBERS_BASE | MEMBERS_TLS13_SHA384)
 #define IMPORT_FLAGS (IMPORT_TLS13_SHA384 | IMPORT_ALLOW_SHARED_KEY)
-/* The PKCS#11 attributes that say how a secret key was born: a key made
- * with C_CreateObject has been outside the token before. */
 
 struct fixture {
     struct kpsa_token *tok;
