@@ -17,7 +17,7 @@ struct orphan {
 struct family_index {
     struct family *fam;
     size_t n, cap;
-    size_t *slot; /* open addressing on the folded KpsaId; 0 is empty */
+    size_t *slot; /* N_TABLES tables of open addressing; 0 is empty */
     size_t nslots;
     struct orphan *orphan;
     size_t n_orphans, cap_orphans;
@@ -58,13 +58,26 @@ static size_t hash_str(const char *s)
     return h;
 }
 
+/* The index's two tables: by folded KpsaId and by handle. */
+enum { BY_NAME, BY_HANDLE, N_TABLES };
+
+static const char *table_key(const struct family *fam, int table)
+{
+    return table == BY_NAME ? fam->folded : fam->handle_id;
+}
+
 static void slot_insert(struct family_index *idx, size_t i)
 {
-    size_t mask = idx->nslots - 1, s = hash_str(idx->fam[i].folded) & mask;
+    size_t mask = idx->nslots - 1;
 
-    while (idx->slot[s] != 0)
-        s = (s + 1) & mask;
-    idx->slot[s] = i + 1;
+    for (int t = 0; t < N_TABLES; t++) {
+        size_t *slot = idx->slot + t * idx->nslots;
+        size_t s = hash_str(table_key(&idx->fam[i], t)) & mask;
+
+        while (slot[s] != 0)
+            s = (s + 1) & mask;
+        slot[s] = i + 1;
+    }
 }
 
 static int rehash(struct family_index *idx)
@@ -76,7 +89,7 @@ static int rehash(struct family_index *idx)
     if (want <= idx->nslots)
         return 0;
     free(idx->slot);
-    idx->slot = calloc(want, sizeof(*idx->slot));
+    idx->slot = calloc(N_TABLES * want, sizeof(*idx->slot));
     if (idx->slot == NULL)
         return -1;
     idx->nslots = want;
@@ -87,6 +100,8 @@ static int rehash(struct family_index *idx)
 
 static int index_add(struct family_index *idx, const struct family *fam)
 {
+    char handle[HANDLE_LEN + 1];
+
     if (idx->n == idx->cap) {
         size_t cap = idx->cap ? idx->cap * 2 : 64;
         struct family *grown = realloc(idx->fam, cap * sizeof(*grown));
@@ -96,7 +111,11 @@ static int index_add(struct family_index *idx, const struct family *fam)
         idx->fam = grown;
         idx->cap = cap;
     }
+    if (handle_of(fam->kpsaid, handle) != 0)
+        return -1;
     idx->fam[idx->n] = *fam;
+    memcpy(idx->fam[idx->n].handle_id, handle + HANDLE_PREFIX_LEN,
+           HANDLE_ID_LEN + 1);
     if (rehash(idx) != 0)
         return -1;
     slot_insert(idx, idx->n);
@@ -104,20 +123,33 @@ static int index_add(struct family_index *idx, const struct family *fam)
     return 0;
 }
 
+static const struct family *table_find(const struct family_index *idx,
+                                       int table, const char *key)
+{
+    size_t mask = idx->nslots - 1, s;
+    const size_t *slot = idx->slot + table * idx->nslots;
+
+    if (idx->nslots == 0)
+        return NULL;
+    for (s = hash_str(key) & mask; slot[s] != 0; s = (s + 1) & mask)
+        if (strcmp(table_key(&idx->fam[slot[s] - 1], table), key) == 0)
+            return &idx->fam[slot[s] - 1];
+    return NULL;
+}
+
 const struct family *family_lookup_folded(const struct family_index *idx,
                                           const char *canonical)
 {
     char folded[KPSAID_MAX + 1];
-    size_t mask, s;
 
-    if (idx->nslots == 0)
-        return NULL;
     kpsaid_fold(canonical, folded);
-    mask = idx->nslots - 1;
-    for (s = hash_str(folded) & mask; idx->slot[s] != 0; s = (s + 1) & mask)
-        if (strcmp(idx->fam[idx->slot[s] - 1].folded, folded) == 0)
-            return &idx->fam[idx->slot[s] - 1];
-    return NULL;
+    return table_find(idx, BY_NAME, folded);
+}
+
+const struct family *family_lookup_handle(const struct family_index *idx,
+                                          const char *handle_id)
+{
+    return table_find(idx, BY_HANDLE, handle_id);
 }
 
 const struct family *family_lookup(const struct family_index *idx,
@@ -591,7 +623,7 @@ static void index_remove(struct family_index *idx, const struct family *fam)
     size_t i = (size_t)(fam - idx->fam);
 
     idx->fam[i] = idx->fam[--idx->n];
-    memset(idx->slot, 0, idx->nslots * sizeof(*idx->slot));
+    memset(idx->slot, 0, N_TABLES * idx->nslots * sizeof(*idx->slot));
     for (size_t j = 0; j < idx->n; j++)
         slot_insert(idx, j);
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "handle.h"
 #include "kpsaid.h"
 #include "schedule.h"
 #include "token.h"
@@ -24,6 +25,7 @@ struct family {
     size_t key_len;
     char created[32];
     char check[CHECK_HEX_LEN + 1];
+    char handle_id[HANDLE_ID_LEN + 1]; /* set by the index */
     unsigned members; /* what the manifest says the family holds */
     unsigned found;   /* what the enumeration found on the token */
     CK_OBJECT_HANDLE manifest;
@@ -43,6 +45,9 @@ const struct family *family_lookup(const struct family_index *idx,
 /* Families whose KpsaId folds to the same as canonical's. */
 const struct family *family_lookup_folded(const struct family_index *idx,
                                           const char *canonical);
+/* The family a handle names (handle_parse gives the id). */
+const struct family *family_lookup_handle(const struct family_index *idx,
+                                          const char *handle_id);
 /* Objects labelled kpsaid that no manifest claims: an interrupted write. */
 size_t family_orphans(const struct family_index *idx, const char *kpsaid);
 

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "family.h"
+#include "handle.h"
 #include "keyinput.h"
 #include "kpsaid.h"
 #include "token.h"
@@ -37,6 +38,7 @@ enum opt_bit {
     O_OUT = 1u << 7,
     O_JSON = 1u << 8,
     O_YES = 1u << 9,
+    O_TEXT = 1u << 10,
 };
 
 #define O_STORE       (O_ALLOW_UNDERSCORE | O_ALLOW_SHARED | O_TLS13_SHA384)
@@ -71,6 +73,7 @@ static int cmd_show(struct opts *o);
 static int cmd_check(struct opts *o);
 static int cmd_delete(struct opts *o);
 static int cmd_validate(struct opts *o);
+static int cmd_handle(struct opts *o);
 
 static const struct command commands[] = {
     {"import",
@@ -88,6 +91,10 @@ static const struct command commands[] = {
      1},
     {"check", "KPSAID", "print the key check value computed on the token",
      cmd_check, 0, 1},
+    {"handle", "KPSAID [--text]",
+     "print the handle a TLS program is given instead of the key: hex, "
+     "or\n      printable text with --text",
+     cmd_handle, O_TEXT, 1},
     {"delete", "KPSAID [--yes]", "remove a key and its whole family",
      cmd_delete, O_YES, 1},
     {"validate", "KPSAID [--allow-underscore]",
@@ -491,6 +498,28 @@ out:
     return ret;
 }
 
+/* The handle works as a hex PSK (openssl -psk, mosquitto) and, in its text
+ * form, where a program takes the key as a string (stunnel, libcoap). */
+static int cmd_handle(struct opts *o)
+{
+    struct session s = {0};
+    const struct family *fam = NULL;
+    char handle[HANDLE_LEN + 1], hex[2 * HANDLE_LEN + 1];
+    int ret = find_family(o, &s, &fam);
+
+    if (ret == EXIT_OK && !family_is_whole(fam))
+        ret = fail(o->kpsaid, EXIT_REFUSED,
+                   "key family is incomplete; delete and import it again");
+    if (ret == EXIT_OK && handle_of(fam->kpsaid, handle) != 0)
+        ret = fail(o->kpsaid, EXIT_TOKEN, "cannot compute the handle");
+    if (ret == EXIT_OK) {
+        schedule_hex((const unsigned char *)handle, HANDLE_LEN, hex);
+        printf("%s\n", (o->seen & O_TEXT) ? handle : hex);
+    }
+    session_close(&s);
+    return ret;
+}
+
 static int cmd_validate(struct opts *o)
 {
     printf("%s\n", o->kpsaid);
@@ -511,6 +540,7 @@ static const struct option long_opts[] = {
     {"out", required_argument, NULL, 'o'},
     {"json", no_argument, NULL, 'j'},
     {"yes", no_argument, NULL, 'y'},
+    {"text", no_argument, NULL, 'x'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -552,6 +582,8 @@ static int take_option(int c, struct opts *o)
         return O_JSON;
     case 'y':
         return O_YES;
+    case 'x':
+        return O_TEXT;
     default:
         return -1;
     }
