@@ -17,6 +17,7 @@ struct kpsa_token {
     CK_SESSION_HANDLE session;
     int have_session;
     int pin_rejected;
+    CK_RV last_rv;
     char label[33];
     char uri_pin_source[PIN_MAX];
     struct kpsa_err err;
@@ -42,6 +43,7 @@ static CK_RV logged(const char *fn, CK_RV rv)
 static int p11_fail(struct kpsa_token *tok, const char *fn, CK_RV rv,
                     const char *what)
 {
+    tok->last_rv = rv;
     if (what != NULL)
         return kpsa_err_set(&tok->err, KPSA_ERR_TOKEN, "%s: %s failed: %s",
                             what, fn, token_rv_name(rv));
@@ -67,6 +69,11 @@ void token_free(struct kpsa_token *tok)
     free(tok);
 }
 
+void token_abandon(struct kpsa_token *tok)
+{
+    free(tok);
+}
+
 const struct kpsa_err *token_err(const struct kpsa_token *tok)
 {
     return &tok->err;
@@ -75,6 +82,16 @@ const struct kpsa_err *token_err(const struct kpsa_token *tok)
 struct kpsa_err *token_err_mut(struct kpsa_token *tok)
 {
     return &tok->err;
+}
+
+CK_RV token_last_rv(const struct kpsa_token *tok)
+{
+    return tok->last_rv;
+}
+
+int token_pin_rejected(const struct kpsa_token *tok)
+{
+    return tok->pin_rejected;
 }
 
 const char *token_label(const struct kpsa_token *tok)

@@ -29,12 +29,21 @@ struct token_config {
 
 struct kpsa_token *token_new(void);
 void token_free(struct kpsa_token *tok);
+/* Frees our memory without a call to the module: for a provider torn down
+ * inside OPENSSL_cleanup, when a module that uses libcrypto itself (as
+ * SoftHSM2 does) can no longer run. */
+void token_abandon(struct kpsa_token *tok);
 const struct kpsa_err *token_err(const struct kpsa_token *tok);
 struct kpsa_err *token_err_mut(struct kpsa_token *tok);
 
 /* Loads the module, selects the token, opens a session and logs in. */
 int token_open(struct kpsa_token *tok, const struct token_config *cfg);
 const char *token_label(const struct kpsa_token *tok);
+/* The CKR_* of the last failed call, CKR_OK if none failed. */
+CK_RV token_last_rv(const struct kpsa_token *tok);
+/* Set once the token refused the PIN: a caller that reopens the token must
+ * not send it again. */
+int token_pin_rejected(const struct kpsa_token *tok);
 
 /* what names the object in errors: a KpsaId and member, never a value. */
 int token_create(struct kpsa_token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,

@@ -1,0 +1,60 @@
+/* The kpsa OpenSSL provider: shared state and the key store. */
+#ifndef KPSA_PROV_H
+#define KPSA_PROV_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
+#include "family.h"
+#include "token.h"
+
+/* Reason codes on OpenSSL's error stack (ERR_GET_REASON). */
+enum kpsa_reason {
+    KPSA_R_HANDLE_UNRESOLVED = 100,
+    KPSA_R_TOKEN = 101,
+    KPSA_R_UNSUPPORTED = 102,
+    KPSA_R_CONFIG = 103,
+    KPSA_R_INTERNAL = 104,
+};
+
+struct kpsa_prov {
+    const OSSL_CORE_HANDLE *core;
+    OSSL_LIB_CTX *libctx; /* a child of the application's */
+    OSSL_FUNC_core_new_error_fn *new_error;
+    OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
+    OSSL_FUNC_core_vset_error_fn *vset_error;
+    char *module, *uri, *pin_source;
+
+    /* The key store: opened at first use, reopened after a fork or a
+     * token failure. One session, so token calls are serialised. */
+    pthread_mutex_t lock;
+    struct kpsa_token *tok;
+    struct family_index *idx;
+    pid_t pid;
+    int pin_rejected;
+};
+
+void prov_error(struct kpsa_prov *prov, int reason, const char *fmt, ...)
+    KPSA_PRINTF(3, 4);
+
+/*
+ * Locks the store and finds the family a handle names; on success the
+ * caller uses the token and calls keystore_release. On failure the error
+ * is raised and the store is not locked.
+ */
+int keystore_acquire(struct kpsa_prov *prov, const char *handle_id,
+                     struct kpsa_token **tok, const struct family **fam);
+/* failed: the token call failed; its error is raised and the token is
+ * reopened before the next use. */
+void keystore_release(struct kpsa_prov *prov, int failed, const char *kpsaid);
+void keystore_close(struct kpsa_prov *prov);
+/* At teardown: the process is exiting and libcrypto is half gone. */
+void keystore_abandon(struct kpsa_prov *prov);
+
+extern const OSSL_DISPATCH kpsa_tls1_prf_functions[];
+
+#endif

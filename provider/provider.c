@@ -1,0 +1,198 @@
+/*
+ * kpsa: an OpenSSL 3 provider whose TLS1-PRF runs the PSK-dependent step of
+ * the (D)TLS 1.2 key schedule on a PKCS#11 token. The application gives
+ * OpenSSL a handle instead of Kpsa; everything else passes through to the
+ * default provider unchanged. See kpsa-provider(7).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+
+#include "prov.h"
+
+#define KPSA_PROV_NAME "kpsa"
+#define KPSA_PROV_VERSION "0.2.0"
+
+void prov_error(struct kpsa_prov *prov, int reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (prov->new_error == NULL || prov->vset_error == NULL)
+        return;
+    prov->new_error(prov->core);
+    if (prov->set_error_debug != NULL)
+        prov->set_error_debug(prov->core, OPENSSL_FILE, OPENSSL_LINE,
+                              OPENSSL_FUNC);
+    va_start(ap, fmt);
+    prov->vset_error(prov->core, (uint32_t)reason, fmt, ap);
+    va_end(ap);
+}
+
+static const OSSL_ITEM reason_strings[] = {
+    {KPSA_R_HANDLE_UNRESOLVED, "kpsa handle does not resolve"},
+    {KPSA_R_TOKEN, "kpsa token failure"},
+    {KPSA_R_UNSUPPORTED, "not possible with a kpsa handle"},
+    {KPSA_R_CONFIG, "kpsa configuration"},
+    {KPSA_R_INTERNAL, "kpsa internal error"},
+    {0, NULL},
+};
+
+static const OSSL_ITEM *get_reason_strings(void *provctx)
+{
+    (void)provctx;
+    return reason_strings;
+}
+
+static const OSSL_ALGORITHM kdfs[] = {
+    {"TLS1-PRF", "provider=kpsa", kpsa_tls1_prf_functions,
+     "TLS 1.2 PRF with the premaster on a PKCS#11 token"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM *query_operation(void *provctx, int id,
+                                             int *no_store)
+{
+    (void)provctx;
+    *no_store = 0;
+    return id == OSSL_OP_KDF ? kdfs : NULL;
+}
+
+static const OSSL_PARAM *gettable_params(void *provctx)
+{
+    static const OSSL_PARAM table[] = {
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL,
+                        0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL,
+                        0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return table;
+}
+
+static int get_params(void *provctx, OSSL_PARAM params[])
+{
+    OSSL_PARAM *p;
+
+    (void)provctx;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, KPSA_PROV_NAME))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, KPSA_PROV_VERSION))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, KPSA_PROV_VERSION))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+    if (p != NULL && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    return 1;
+}
+
+static void teardown(void *provctx)
+{
+    struct kpsa_prov *prov = provctx;
+
+    keystore_abandon(prov);
+    pthread_mutex_destroy(&prov->lock);
+    OSSL_LIB_CTX_free(prov->libctx);
+    free(prov->module);
+    free(prov->uri);
+    free(prov->pin_source);
+    free(prov);
+}
+
+static const OSSL_DISPATCH provider_functions[] = {
+    {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))teardown},
+    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))gettable_params},
+    {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))get_params},
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))query_operation},
+    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+     (void (*)(void))get_reason_strings},
+    {0, NULL},
+};
+
+static void take_core_functions(struct kpsa_prov *prov,
+                                const OSSL_DISPATCH *in,
+                                OSSL_FUNC_core_get_params_fn **get_params_fn)
+{
+    for (; in->function_id != 0; in++) {
+        switch (in->function_id) {
+        case OSSL_FUNC_CORE_GET_PARAMS:
+            *get_params_fn = OSSL_FUNC_core_get_params(in);
+            break;
+        case OSSL_FUNC_CORE_NEW_ERROR:
+            prov->new_error = OSSL_FUNC_core_new_error(in);
+            break;
+        case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+            prov->set_error_debug = OSSL_FUNC_core_set_error_debug(in);
+            break;
+        case OSSL_FUNC_CORE_VSET_ERROR:
+            prov->vset_error = OSSL_FUNC_core_vset_error(in);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* openssl.cnf's provider section first, then the environment. */
+static char *setting(const char *from_config, const char *env)
+{
+    const char *v = from_config != NULL ? from_config : getenv(env);
+
+    return v != NULL && v[0] != '\0' ? strdup(v) : NULL;
+}
+
+static void read_config(struct kpsa_prov *prov,
+                        OSSL_FUNC_core_get_params_fn *get_params_fn)
+{
+    const char *module = NULL, *uri = NULL, *pin = NULL;
+    OSSL_PARAM request[] = {
+        OSSL_PARAM_utf8_ptr("kpsa-pkcs11-module", (char **)&module, 0),
+        OSSL_PARAM_utf8_ptr("kpsa-token", (char **)&uri, 0),
+        OSSL_PARAM_utf8_ptr("kpsa-pin-source", (char **)&pin, 0),
+        OSSL_PARAM_END,
+    };
+
+    if (get_params_fn != NULL)
+        get_params_fn(prov->core, request);
+    prov->module = setting(module, "KPSA_MODULE");
+    prov->uri = setting(uri, "KPSA_TOKEN");
+    prov->pin_source = setting(pin, "KPSA_PIN_SOURCE");
+}
+
+__attribute__((visibility("default"))) int
+OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in,
+                   const OSSL_DISPATCH **out, void **provctx)
+{
+    OSSL_FUNC_core_get_params_fn *get_params_fn = NULL;
+    struct kpsa_prov *prov = calloc(1, sizeof(*prov));
+
+    if (prov == NULL)
+        return 0;
+    prov->core = core;
+    take_core_functions(prov, in, &get_params_fn);
+    /* Inner algorithms are fetched here with provider=default: never from
+     * the application's context, whose preference would pick kpsa again. */
+    prov->libctx = OSSL_LIB_CTX_new_child(core, in);
+    if (prov->libctx == NULL || pthread_mutex_init(&prov->lock, NULL) != 0) {
+        OSSL_LIB_CTX_free(prov->libctx);
+        free(prov);
+        return 0;
+    }
+    read_config(prov, get_params_fn);
+    *out = provider_functions;
+    *provctx = prov;
+    return 1;
+}
