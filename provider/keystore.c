@@ -78,8 +78,8 @@ int keystore_acquire(struct kpsa_prov *prov, const char *handle_id,
     }
     if (!family_is_whole(*fam)) {
         prov_error(prov, KPSA_R_HANDLE_UNRESOLVED,
-                   "%s: key family is incomplete on token '%s'",
-                   (*fam)->kpsaid, token_label(prov->tok));
+                   "%s: key family is incomplete on token '%s'", (*fam)->kpsaid,
+                   token_label(prov->tok));
         goto fail;
     }
     *tok = prov->tok;

@@ -120,9 +120,8 @@ static void *prf_dup(void *vctx)
     memcpy(dst->digest, src->digest, sizeof(dst->digest));
     if ((src->inner != NULL &&
          (dst->inner = EVP_KDF_CTX_dup(src->inner)) == NULL) ||
-        (src->secret != NULL &&
-         (dst->secret = OPENSSL_memdup(src->secret, src->secret_len)) ==
-             NULL) ||
+        (src->secret != NULL && (dst->secret = OPENSSL_memdup(
+                                     src->secret, src->secret_len)) == NULL) ||
         (src->seed != NULL &&
          (dst->seed = OPENSSL_memdup(src->seed, src->seed_len)) == NULL)) {
         prf_free(dst);
@@ -185,8 +184,8 @@ static int prf_set_params(void *vctx, const OSSL_PARAM params[])
  * has no family member and is refused. */
 static unsigned prf_hash(struct prf_ctx *ctx)
 {
-    EVP_MD *md = EVP_MD_fetch(ctx->prov->libctx, ctx->digest,
-                              "provider=default");
+    EVP_MD *md =
+        EVP_MD_fetch(ctx->prov->libctx, ctx->digest, "provider=default");
     unsigned hash = 0;
 
     if (md != NULL && EVP_MD_is_a(md, "SHA2-256"))
@@ -221,8 +220,7 @@ static int token_p_hash(struct kpsa_token *tok, unsigned hash,
         memcpy(out + done, block, n);
         done += n;
         /* A(i+1) = HMAC(secret, A(i)), needed only for more output */
-        if (done < out_len &&
-            token_hmac(tok, mech, key, buf, hl, buf, hl) != 0)
+        if (done < out_len && token_hmac(tok, mech, key, buf, hl, buf, hl) != 0)
             goto out;
     }
     ret = 0;
@@ -281,8 +279,8 @@ static int derive_mixed(struct prf_ctx *ctx, struct kpsa_token *tok,
         ret = -2;
         goto out;
     }
-    params[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, key,
-                                                  hl);
+    params[0] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, key, hl);
     params[1] = OSSL_PARAM_construct_end();
     ret = EVP_KDF_derive(ctx->inner, out, out_len, params) == 1 ? 0 : -1;
 out:

@@ -8,6 +8,7 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/crypto.h>
 
 #include "family.h"
 #include "token.h"
@@ -38,8 +39,13 @@ struct kpsa_prov {
     int pin_rejected;
 };
 
-void prov_error(struct kpsa_prov *prov, int reason, const char *fmt, ...)
-    KPSA_PRINTF(3, 4);
+/* Raises an error on OpenSSL's stack at the caller's file and line. */
+#define prov_error(prov, reason, ...)                                          \
+    prov_error_at(prov, OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, reason,      \
+                  __VA_ARGS__)
+void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
+                   const char *func, int reason, const char *fmt, ...)
+    KPSA_PRINTF(6, 7);
 
 /*
  * Locks the store and finds the family a handle names; on success the

@@ -16,10 +16,11 @@
 
 #include "prov.h"
 
-#define KPSA_PROV_NAME "kpsa"
+#define KPSA_PROV_NAME    "kpsa"
 #define KPSA_PROV_VERSION "0.2.0"
 
-void prov_error(struct kpsa_prov *prov, int reason, const char *fmt, ...)
+void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
+                   const char *func, int reason, const char *fmt, ...)
 {
     va_list ap;
 
@@ -27,8 +28,7 @@ void prov_error(struct kpsa_prov *prov, int reason, const char *fmt, ...)
         return;
     prov->new_error(prov->core);
     if (prov->set_error_debug != NULL)
-        prov->set_error_debug(prov->core, OPENSSL_FILE, OPENSSL_LINE,
-                              OPENSSL_FUNC);
+        prov->set_error_debug(prov->core, file, line, func);
     va_start(ap, fmt);
     prov->vset_error(prov->core, (uint32_t)reason, fmt, ap);
     va_end(ap);
@@ -67,8 +67,7 @@ static const OSSL_PARAM *gettable_params(void *provctx)
 {
     static const OSSL_PARAM table[] = {
         OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
-        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL,
-                        0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
         OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL,
                         0),
         OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
@@ -117,13 +116,11 @@ static const OSSL_DISPATCH provider_functions[] = {
     {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))gettable_params},
     {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))get_params},
     {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))query_operation},
-    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
-     (void (*)(void))get_reason_strings},
+    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, (void (*)(void))get_reason_strings},
     {0, NULL},
 };
 
-static void take_core_functions(struct kpsa_prov *prov,
-                                const OSSL_DISPATCH *in,
+static void take_core_functions(struct kpsa_prov *prov, const OSSL_DISPATCH *in,
                                 OSSL_FUNC_core_get_params_fn **get_params_fn)
 {
     for (; in->function_id != 0; in++) {

@@ -100,3 +100,43 @@ expect() {
 snapshot() {
     find "$WORK/tokens" -name '*.object' -printf '%f\n' | sort
 }
+
+# An openssl.cnf that loads the default provider and kpsa, and prefers
+# kpsa's algorithms where it has them; exported as OPENSSL_CONF_KPSA.
+write_openssl_cnf() {
+    local cnf=$WORK/openssl-kpsa.cnf
+    cat >"$cnf" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+alg_section = algorithm_sect
+[provider_sect]
+default = default_sect
+kpsa = kpsa_sect
+[default_sect]
+activate = 1
+[kpsa_sect]
+module = $KPSA_PROVIDER
+activate = 1
+kpsa-pkcs11-module = $KPSA_MODULE
+kpsa-token = $KPSA_TOKEN
+kpsa-pin-source = $KPSA_PIN_SOURCE
+[algorithm_sect]
+default_properties = ?provider=kpsa
+CNF
+    export OPENSSL_CONF_KPSA=$cnf
+}
+
+# free_port: a TCP and UDP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    python3 -c '
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port); break'
+}
