@@ -36,6 +36,7 @@ static int keystore_open(struct kpsa_prov *prov)
         .pin_source = prov->pin_source,
         .flags = 0,
     };
+    int failed;
 
     if (prov->pin_rejected) {
         prov_error(prov, KPSA_R_TOKEN,
@@ -50,8 +51,11 @@ static int keystore_open(struct kpsa_prov *prov)
         keystore_close(prov);
         return -1;
     }
-    if (token_open(prov->tok, &cfg) != 0 ||
-        family_index_build(prov->idx, prov->tok) != 0) {
+    prov_mark(prov);
+    failed = token_open(prov->tok, &cfg) != 0 ||
+             family_index_build(prov->idx, prov->tok) != 0;
+    prov_drop_foreign(prov);
+    if (failed) {
         prov_error(prov, KPSA_R_TOKEN, "%s", token_err(prov->tok)->msg);
         prov->pin_rejected = token_pin_rejected(prov->tok);
         keystore_close(prov);

@@ -273,12 +273,15 @@ static int derive_mixed(struct prf_ctx *ctx, struct kpsa_token *tok,
     memcpy(prefix + 2, pm->other, pm->other_len);
     prefix[2 + pm->other_len] = (unsigned char)(fam->key_len >> 8);
     prefix[3 + pm->other_len] = (unsigned char)fam->key_len;
-    if (token_digest_key(tok, hash == 384 ? CKM_SHA384 : CKM_SHA256, prefix,
-                         4 + pm->other_len, fam->handle[MEMBER_KPSA], key,
-                         hl) != 0) {
-        ret = -2;
+    prov_mark(ctx->prov);
+    ret = token_digest_key(tok, hash == 384 ? CKM_SHA384 : CKM_SHA256, prefix,
+                           4 + pm->other_len, fam->handle[MEMBER_KPSA], key,
+                           hl) == 0
+              ? 0
+              : -2;
+    prov_drop_foreign(ctx->prov);
+    if (ret != 0)
         goto out;
-    }
     params[0] =
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, key, hl);
     params[1] = OSSL_PARAM_construct_end();
@@ -308,15 +311,18 @@ static int derive_with_handle(struct prf_ctx *ctx, const struct premaster *pm,
     }
     if (keystore_acquire(ctx->prov, id, &tok, &fam) != 0)
         return 0;
-    if (pm->other_len == pm->psk_len && all_zero(pm->other, pm->other_len))
+    if (pm->other_len == pm->psk_len && all_zero(pm->other, pm->other_len)) {
+        prov_mark(ctx->prov);
         rc = token_p_hash(tok, hash,
                           fam->handle[hash == 384 ? MEMBER_TLS12_PMS_SHA384
                                                   : MEMBER_TLS12_PMS_SHA256],
                           ctx->seed, ctx->seed_len, out, out_len) == 0
                  ? 0
                  : -2;
-    else
+        prov_drop_foreign(ctx->prov);
+    } else {
         rc = derive_mixed(ctx, tok, fam, hash, pm, out, out_len);
+    }
     keystore_release(ctx->prov, rc == -2, fam->kpsaid);
     if (rc != 0)
         OPENSSL_cleanse(out, out_len);

@@ -28,6 +28,8 @@ struct kpsa_prov {
     OSSL_FUNC_core_new_error_fn *new_error;
     OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
     OSSL_FUNC_core_vset_error_fn *vset_error;
+    OSSL_FUNC_core_set_error_mark_fn *set_error_mark;
+    OSSL_FUNC_core_pop_error_to_mark_fn *pop_error_to_mark;
     char *module, *uri, *pin_source;
 
     /* The key store: opened at first use, reopened after a fork or a
@@ -48,6 +50,15 @@ void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
     KPSA_PRINTF(6, 7);
 
 /*
+ * The PKCS#11 module may share the process's libcrypto (SoftHSM2 does) and
+ * leave its own errors on the thread's queue, which libssl and applications
+ * then take for theirs. prov_mark before token work and prov_drop_foreign
+ * after it discard them; kpsa's own error is raised afterwards.
+ */
+void prov_mark(struct kpsa_prov *prov);
+void prov_drop_foreign(struct kpsa_prov *prov);
+
+/*
  * Locks the store and finds the family a handle names; on success the
  * caller uses the token and calls keystore_release. On failure the error
  * is raised and the store is not locked.
@@ -62,5 +73,6 @@ void keystore_close(struct kpsa_prov *prov);
 void keystore_abandon(struct kpsa_prov *prov);
 
 extern const OSSL_DISPATCH kpsa_tls1_prf_functions[];
+extern const OSSL_DISPATCH kpsa_tls13_kdf_functions[];
 
 #endif

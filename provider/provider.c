@@ -34,6 +34,18 @@ void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
     va_end(ap);
 }
 
+void prov_mark(struct kpsa_prov *prov)
+{
+    if (prov->set_error_mark != NULL && prov->pop_error_to_mark != NULL)
+        prov->set_error_mark(prov->core);
+}
+
+void prov_drop_foreign(struct kpsa_prov *prov)
+{
+    if (prov->set_error_mark != NULL && prov->pop_error_to_mark != NULL)
+        prov->pop_error_to_mark(prov->core);
+}
+
 static const OSSL_ITEM reason_strings[] = {
     {KPSA_R_HANDLE_UNRESOLVED, "kpsa handle does not resolve"},
     {KPSA_R_TOKEN, "kpsa token failure"},
@@ -52,6 +64,8 @@ static const OSSL_ITEM *get_reason_strings(void *provctx)
 static const OSSL_ALGORITHM kdfs[] = {
     {"TLS1-PRF", "provider=kpsa", kpsa_tls1_prf_functions,
      "TLS 1.2 PRF with the premaster on a PKCS#11 token"},
+    {"TLS13-KDF", "provider=kpsa", kpsa_tls13_kdf_functions,
+     "TLS 1.3 key schedule; refuses kpsa handles, which need TLS 1.2"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -136,6 +150,12 @@ static void take_core_functions(struct kpsa_prov *prov, const OSSL_DISPATCH *in,
             break;
         case OSSL_FUNC_CORE_VSET_ERROR:
             prov->vset_error = OSSL_FUNC_core_vset_error(in);
+            break;
+        case OSSL_FUNC_CORE_SET_ERROR_MARK:
+            prov->set_error_mark = OSSL_FUNC_core_set_error_mark(in);
+            break;
+        case OSSL_FUNC_CORE_POP_ERROR_TO_MARK:
+            prov->pop_error_to_mark = OSSL_FUNC_core_pop_error_to_mark(in);
             break;
         default:
             break;
