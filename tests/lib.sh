@@ -30,10 +30,17 @@ check() {
     if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-    [ -n "$SERVER_PID" ] && wait "$SERVER_PID" 2>/dev/null
+# p11-kit server forks a process per client connection: stop those too.
+stop_p11kit_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    pkill -P "$SERVER_PID" 2>/dev/null
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
     SERVER_PID=
+}
+
+cleanup() {
+    stop_p11kit_server
     [ -n "${WORK:-}" ] && rm -rf "$WORK"
 }
 
