@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "prov.h"
@@ -62,7 +63,40 @@ static int keystore_open(struct kpsa_prov *prov)
         return -1;
     }
     prov->pid = getpid();
+    clock_gettime(CLOCK_MONOTONIC, &prov->built);
     return 0;
+}
+
+/*
+ * A handle the index does not know may name a key imported since it was
+ * read. Reading the token again costs a search of every object, so it is
+ * done at most once per REFRESH_SECONDS; an unknown handle in between
+ * costs nothing. A failed read keeps the index there is.
+ */
+#define REFRESH_SECONDS 1
+
+static void keystore_refresh(struct kpsa_prov *prov)
+{
+    struct timespec now;
+    struct family_index *fresh;
+    int failed;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - prov->built.tv_sec < REFRESH_SECONDS)
+        return;
+    prov->built = now;
+    fresh = family_index_new();
+    if (fresh == NULL)
+        return;
+    prov_mark(prov);
+    failed = family_index_build(fresh, prov->tok) != 0;
+    prov_drop_foreign(prov);
+    if (failed) {
+        family_index_free(fresh);
+        return;
+    }
+    family_index_free(prov->idx);
+    prov->idx = fresh;
 }
 
 int keystore_acquire(struct kpsa_prov *prov, const char *handle_id,
@@ -73,6 +107,10 @@ int keystore_acquire(struct kpsa_prov *prov, const char *handle_id,
     if (prov->tok == NULL && keystore_open(prov) != 0)
         goto fail;
     *fam = family_lookup_handle(prov->idx, handle_id);
+    if (*fam == NULL) {
+        keystore_refresh(prov);
+        *fam = family_lookup_handle(prov->idx, handle_id);
+    }
     if (*fam == NULL) {
         prov_error(prov, KPSA_R_HANDLE_UNRESOLVED,
                    "handle kpsa1.%s names no key on token '%s'; it is never "

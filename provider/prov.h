@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
@@ -37,6 +38,7 @@ struct kpsa_prov {
     pthread_mutex_t lock;
     struct kpsa_token *tok;
     struct family_index *idx;
+    struct timespec built; /* when idx was read from the token */
     pid_t pid;
     int pin_rejected;
 };

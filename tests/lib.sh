@@ -147,3 +147,56 @@ while True:
         continue
     print(port); break'
 }
+
+# psk_serve N [PROTO] [SUITE]: an unmodified openssl s_server using kpsa
+# with $HANDLE for $ID, for N connections, on a free port of 127.0.0.1
+# ($PORT); PROTO is tls1_2 (default) or dtls1_2. It prints what clients
+# send to $WORK/srv.out, its errors to $WORK/srv; PID in SRV. Needs
+# KPSA_PROVIDER; writes the openssl.cnf from the current KPSA_* settings.
+psk_serve() {
+    local proto=${2:-tls1_2} flag=-ltn
+    [ "$proto" = dtls1_2 ] && flag=-lun
+    PSK_PROTO=$proto
+    PSK_SUITE=${3:-PSK-AES128-CBC-SHA256}
+    PORT=$(free_port)
+    write_openssl_cnf
+    # s_server ends a connection when its standard input closes: hold a
+    # FIFO open for it until psk_stop.
+    rm -f "$WORK/srv.in"
+    mkfifo "$WORK/srv.in"
+    OPENSSL_CONF=$OPENSSL_CONF_KPSA timeout 60 openssl s_server \
+        -accept "127.0.0.1:$PORT" -nocert -psk "$HANDLE" -psk_identity "$ID" \
+        -cipher "$PSK_SUITE" "-$proto" -naccept "$1" -quiet \
+        <"$WORK/srv.in" >"$WORK/srv.out" 2>"$WORK/srv" &
+    SRV=$!
+    exec 7>"$WORK/srv.in"
+    for _ in $(seq 50); do
+        ss -H "$flag" "sport = :$PORT" | grep -q . && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# psk_handshake: one client holding the raw key ($WORK/key) for the server
+# psk_serve started; 0 when the line it sent reached the server.
+PSK_N=0
+psk_handshake() {
+    local line
+    PSK_N=$((PSK_N + 1))
+    line="ping-$PSK_N-$$"
+    (echo "$line"; sleep 0.3) | timeout 10 openssl s_client -brief \
+        -connect "127.0.0.1:$PORT" -psk "$(cat "$WORK/key")" \
+        -psk_identity "$ID" -cipher "$PSK_SUITE" "-$PSK_PROTO" \
+        >/dev/null 2>&1
+    for _ in $(seq 20); do
+        grep -qx -- "$line" "$WORK/srv.out" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+psk_stop() {
+    kill "$SRV" 2>/dev/null
+    wait "$SRV" 2>/dev/null
+    exec 7>&-
+}

@@ -10,7 +10,7 @@ here=$(dirname "$0")
 KPSA=${KPSA:-build/tools/kpsa}
 FAULTMOD=${FAULTMOD:-build/tests/faultmod.so}
 ID=gw-7@m2m.example.com
-SUITE=PSK-AES128-CBC-SHA256
+KPSA_PROVIDER=$(realpath "${KPSA_PROVIDER:-build/provider/kpsa.so}")
 
 setup_token
 umask 077
@@ -18,55 +18,19 @@ openssl rand -hex 32 >"$WORK/key"
 "$KPSA" import "$ID" --in "$WORK/key" || { echo "Bail out! import"; exit 1; }
 HANDLE=$("$KPSA" handle "$ID")
 
-# serve N: s_server with kpsa for N handshakes; its stderr in $WORK/srv.
-serve() {
-    PORT=$(free_port)
-    write_openssl_cnf
-    # s_server ends a connection when its standard input closes: hold a
-    # FIFO open for it until stop.
-    rm -f "$WORK/srv.in"
-    mkfifo "$WORK/srv.in"
-    OPENSSL_CONF=$OPENSSL_CONF_KPSA timeout 60 openssl s_server \
-        -accept "127.0.0.1:$PORT" -nocert -psk "$HANDLE" -psk_identity "$ID" \
-        -cipher "$SUITE" -tls1_2 -naccept "$1" -rev <"$WORK/srv.in" \
-        >/dev/null 2>"$WORK/srv" &
-    SRV=$!
-    exec 7>"$WORK/srv.in"
-    for _ in $(seq 50); do
-        ss -ltn | grep -q "127.0.0.1:$PORT " && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# handshake: one client with the raw key; 0 when the echo came back.
-handshake() {
-    local got
-    got=$( (echo ping; sleep 0.3) | timeout 10 openssl s_client \
-        -connect "127.0.0.1:$PORT" -psk "$(cat "$WORK/key")" \
-        -psk_identity "$ID" -cipher "$SUITE" -tls1_2 -quiet 2>/dev/null)
-    [ "$got" = gnip ]
-}
-
 fails() {
     ! "$@"
-}
-
-stop() {
-    kill "$SRV" 2>/dev/null
-    wait "$SRV" 2>/dev/null
-    exec 7>&-
 }
 
 # fault CKR: the 5th HMAC fails, in the 2nd of three handshakes.
 fault() {
     local rv=$1
     KPSA_MODULE=$FAULTMOD KPSA_FAULT_MODULE=$SOFTHSM_MODULE \
-        KPSA_FAULT_FUNC=C_Sign KPSA_FAULT_AT=5 KPSA_FAULT_RV=$rv serve 3
-    check "$rv: first handshake" handshake
-    check "$rv: second handshake fails" fails handshake
-    check "$rv: third handshake succeeds again" handshake
-    stop
+        KPSA_FAULT_FUNC=C_Sign KPSA_FAULT_AT=5 KPSA_FAULT_RV=$rv psk_serve 3
+    check "$rv: first handshake" psk_handshake
+    check "$rv: second handshake fails" fails psk_handshake
+    check "$rv: third handshake succeeds again" psk_handshake
+    psk_stop
     check "$rv: the error names the KpsaId and the cause" grep -q \
         "kpsa.*$ID: token '$TOKEN_LABEL': C_Sign failed: $rv" "$WORK/srv"
 }
@@ -77,14 +41,14 @@ fault CKR_SESSION_HANDLE_INVALID
 
 # A token served from another process that stops and comes back.
 start_p11kit_server
-serve 3
-check "p11-kit: first handshake" handshake
+psk_serve 3
+check "p11-kit: first handshake" psk_handshake
 stop_p11kit_server
 check "p11-kit: no handshake while the token server is down" \
-    fails handshake
+    fails psk_handshake
 start_p11kit_server
-check "p11-kit: handshakes again once it is back" handshake
-stop
+check "p11-kit: handshakes again once it is back" psk_handshake
+psk_stop
 check "p11-kit: the failure was reported by kpsa" grep -q "kpsa.*$ID" \
     "$WORK/srv"
 stop_p11kit_server
@@ -93,23 +57,35 @@ unset P11_KIT_SERVER_ADDRESS
 
 # A PIN the token refuses is sent once, not once per handshake.
 echo 0000 >"$WORK/badpin"
-KPSA_PIN_SOURCE=file:$WORK/badpin KPSA_DEBUG=1 serve 2
-check "wrong PIN: no handshake" fails handshake
-check "wrong PIN: none the second time either" fails handshake
-stop
+KPSA_PIN_SOURCE=file:$WORK/badpin KPSA_DEBUG=1 psk_serve 2
+check "wrong PIN: no handshake" fails psk_handshake
+check "wrong PIN: none the second time either" fails psk_handshake
+psk_stop
 check "wrong PIN: CKR_PIN_INCORRECT is reported" grep -q \
     "C_Login failed: CKR_PIN_INCORRECT" "$WORK/srv"
 check "wrong PIN: C_Login was called once" \
     [ "$(grep -c 'debug: C_Login' "$WORK/srv")" = 1 ]
+
+# A key imported while the server runs is found without a restart: an
+# unknown handle makes kpsa read the token again, at most once a second.
+"$KPSA" delete "$ID" --yes
+psk_serve 2
+check "a handle of no stored key: no handshake" fails psk_handshake
+"$KPSA" import "$ID" --in "$WORK/key"
+sleep 1.1
+check "the key imported meanwhile: the handshake succeeds" psk_handshake
+psk_stop
+check "the first handshake said the handle names no key" grep -q \
+    "names no key on token '$TOKEN_LABEL'" "$WORK/srv"
 
 # A family with a member missing is refused, not half used.
 id=$(printf 'kpsa1:tls12-pms-sha256' | xxd -p | tr -d '\n')
 pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$TOKEN_LABEL" --login \
     --pin 1234 --delete-object --type secrkey --id "$id" --label "$ID" \
     >/dev/null 2>&1
-serve 1
-check "a family missing a member: no handshake" fails handshake
-stop
+psk_serve 1
+check "a family missing a member: no handshake" fails psk_handshake
+psk_stop
 check "and kpsa says the family is incomplete" grep -q \
     "$ID: key family is incomplete" "$WORK/srv"
 
