@@ -258,11 +258,17 @@ static int derive_mixed(struct prf_ctx *ctx, struct kpsa_token *tok,
     int ret = -1;
 
     if (total <= block) {
+        /* A longer key helps only if one within RFC 4279's 64 octets
+         * would push the premaster past the block. */
+        int longer = 4 + pm->other_len + 64 > block;
+
         prov_error(ctx->prov, KPSA_R_UNSUPPORTED,
-                   "%s: a %zu-byte (EC)DHE-PSK premaster fits in one "
-                   "SHA-%u block, so the token would have to join it to "
-                   "Kpsa; use a longer key or a plain PSK suite",
-                   fam->kpsaid, total, hash);
+                   "%s: a %zu-byte premaster ((EC)DHE-PSK or RSA-PSK) fits "
+                   "in one SHA-%u block, so the token would have to join it "
+                   "to Kpsa; use %s",
+                   fam->kpsaid, total, hash,
+                   longer ? "a longer key or a plain PSK suite"
+                          : "a plain PSK suite or a SHA-256 one");
         return -1;
     }
     prefix = OPENSSL_malloc(4 + pm->other_len);

@@ -17,7 +17,7 @@
 #include "prov.h"
 
 #define KPSA_PROV_NAME    "kpsa"
-#define KPSA_PROV_VERSION "0.2.0"
+#define KPSA_PROV_VERSION KPSA_VERSION
 
 void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
                    const char *func, int reason, const char *fmt, ...)
