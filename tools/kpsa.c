@@ -14,10 +14,12 @@
 
 #include <openssl/crypto.h>
 
+#include "assoc.h"
 #include "family.h"
 #include "handle.h"
 #include "keyinput.h"
 #include "kpsaid.h"
+#include "output.h"
 #include "token.h"
 
 enum exit_code {
@@ -39,7 +41,16 @@ enum opt_bit {
     O_JSON = 1u << 8,
     O_YES = 1u << 9,
     O_TEXT = 1u << 10,
+    O_LISTEN = 1u << 11,
+    O_DTLS = 1u << 12,
+    O_MAP = 1u << 13,
+    O_KPSA_ID = 1u << 14,
+    O_ID_B = 1u << 15,
+    O_SNI = 1u << 16,
 };
+
+/* What a command takes besides its options. */
+enum positional { ARG_NONE, ARG_KPSAID, ARG_ADDRESS };
 
 #define O_STORE       (O_ALLOW_UNDERSCORE | O_ALLOW_SHARED | O_TLS13_SHA384)
 #define MIN_KEY_BYTES 16
@@ -47,8 +58,9 @@ enum opt_bit {
 struct opts {
     const char *module, *token, *pin_source;
     const char *in, *out, *format, *bytes;
+    const char *listen, *map, *kpsa_id, *id_b, *sni;
     unsigned seen;
-    const char *arg;             /* the KpsaId as typed */
+    const char *arg;             /* the KpsaId as typed, or the address */
     char kpsaid[KPSAID_MAX + 1]; /* canonical */
 };
 
@@ -63,7 +75,7 @@ struct command {
     const char *help;
     int (*run)(struct opts *o);
     unsigned allowed;
-    int takes_kpsaid;
+    enum positional takes;
 };
 
 static int cmd_import(struct opts *o);
@@ -74,32 +86,41 @@ static int cmd_check(struct opts *o);
 static int cmd_delete(struct opts *o);
 static int cmd_validate(struct opts *o);
 static int cmd_handle(struct opts *o);
+static int cmd_serve(struct opts *o);
+static int cmd_connect(struct opts *o);
 
 static const struct command commands[] = {
     {"import",
      "KPSAID [--in FILE|-] [--format hex|base64|raw] [--allow-short]\n"
      "        [--allow-underscore] [--allow-shared-key] [--tls13-sha384]",
      "store a key read from FILE or standard input", cmd_import,
-     O_IN | O_FORMAT | O_ALLOW_SHORT | O_STORE, 1},
+     O_IN | O_FORMAT | O_ALLOW_SHORT | O_STORE, ARG_KPSAID},
     {"generate",
      "KPSAID [--bytes N] [--out FILE] [--allow-short] [--allow-underscore]\n"
      "        [--allow-shared-key] [--tls13-sha384]",
      "store N random bytes from the token, written once to FILE", cmd_generate,
-     O_BYTES | O_OUT | O_ALLOW_SHORT | O_STORE, 1},
-    {"list", "[--json]", "list the stored KpsaIds", cmd_list, O_JSON, 0},
+     O_BYTES | O_OUT | O_ALLOW_SHORT | O_STORE, ARG_KPSAID},
+    {"list", "[--json]", "list the stored KpsaIds", cmd_list, O_JSON, ARG_NONE},
     {"show", "KPSAID", "describe one stored key, never its value", cmd_show, 0,
-     1},
+     ARG_KPSAID},
     {"check", "KPSAID", "print the key check value computed on the token",
-     cmd_check, 0, 1},
+     cmd_check, 0, ARG_KPSAID},
     {"handle", "KPSAID [--text]",
      "print the handle a TLS program is given instead of the key: hex, "
      "or\n      printable text with --text",
-     cmd_handle, O_TEXT, 1},
+     cmd_handle, O_TEXT, ARG_KPSAID},
     {"delete", "KPSAID [--yes]", "remove a key and its whole family",
-     cmd_delete, O_YES, 1},
+     cmd_delete, O_YES, ARG_KPSAID},
     {"validate", "KPSAID [--allow-underscore]",
      "apply the KpsaId rules; no token needed", cmd_validate,
-     O_ALLOW_UNDERSCORE, 1},
+     O_ALLOW_UNDERSCORE, ARG_KPSAID},
+    {"serve", "--listen ADDR:PORT [--dtls] [--map FILE]",
+     "accept TS-0003 associations; print what each is bound to, echo "
+     "its data",
+     cmd_serve, O_LISTEN | O_DTLS | O_MAP, ARG_NONE},
+    {"connect", "HOST:PORT --kpsa-id KPSAID --id-b IDB [--sni NAME] [--dtls]",
+     "associate with IdB, send standard input, print the reply", cmd_connect,
+     O_KPSA_ID | O_ID_B | O_SNI | O_DTLS, ARG_ADDRESS},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -114,30 +135,6 @@ static void usage(FILE *f)
     fprintf(f, "\nThe global options fall back to KPSA_MODULE, KPSA_TOKEN "
                "and KPSA_PIN_SOURCE.\nExit status: 0 done, 1 refused, "
                "2 usage, 3 token failure. See kpsa(1).\n");
-}
-
-/* Anything the user typed may be echoed, but only as printable text. */
-static void print_safe(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c >= 0x20 && c < 0x7f)
-            fputc(c, f);
-        else
-            fprintf(f, "\\x%02x", c);
-    }
-}
-
-static int fail(const char *subject, int code, const char *msg)
-{
-    fputs("kpsa: ", stderr);
-    if (subject != NULL) {
-        print_safe(stderr, subject);
-        fputs(": ", stderr);
-    }
-    fprintf(stderr, "%s\n", msg);
-    return code;
 }
 
 static int fail_err(const char *subject, const struct kpsa_err *err)
@@ -526,6 +523,40 @@ static int cmd_validate(struct opts *o)
     return EXIT_OK;
 }
 
+static void assoc_opts_of(const struct opts *o, struct assoc_opts *a)
+{
+    a->module = o->module;
+    a->token = o->token;
+    a->pin_source = o->pin_source;
+    a->dtls = (o->seen & O_DTLS) != 0;
+    a->map = o->map;
+    a->kpsa_id = o->kpsa_id;
+    a->id_b = o->id_b;
+    a->sni = o->sni;
+}
+
+static int cmd_serve(struct opts *o)
+{
+    struct assoc_opts a = {0};
+
+    if (o->listen == NULL)
+        return fail("serve", EXIT_USAGE, "needs --listen ADDR:PORT");
+    assoc_opts_of(o, &a);
+    a.address = o->listen;
+    return assoc_serve(&a);
+}
+
+static int cmd_connect(struct opts *o)
+{
+    struct assoc_opts a = {0};
+
+    if (o->kpsa_id == NULL || o->id_b == NULL)
+        return fail("connect", EXIT_USAGE, "needs --kpsa-id and --id-b");
+    assoc_opts_of(o, &a);
+    a.address = o->arg;
+    return assoc_connect(&a);
+}
+
 static const struct option long_opts[] = {
     {"module", required_argument, NULL, 'm'},
     {"token", required_argument, NULL, 't'},
@@ -541,6 +572,12 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, 'j'},
     {"yes", no_argument, NULL, 'y'},
     {"text", no_argument, NULL, 'x'},
+    {"listen", required_argument, NULL, 'l'},
+    {"dtls", no_argument, NULL, 'd'},
+    {"map", required_argument, NULL, 'M'},
+    {"kpsa-id", required_argument, NULL, 'k'},
+    {"id-b", required_argument, NULL, 'B'},
+    {"sni", required_argument, NULL, 'n'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -584,6 +621,23 @@ static int take_option(int c, struct opts *o)
         return O_YES;
     case 'x':
         return O_TEXT;
+    case 'l':
+        o->listen = optarg;
+        return O_LISTEN;
+    case 'd':
+        return O_DTLS;
+    case 'M':
+        o->map = optarg;
+        return O_MAP;
+    case 'k':
+        o->kpsa_id = optarg;
+        return O_KPSA_ID;
+    case 'B':
+        o->id_b = optarg;
+        return O_ID_B;
+    case 'n':
+        o->sni = optarg;
+        return O_SNI;
     default:
         return -1;
     }
@@ -634,12 +688,13 @@ static int parse_args(int argc, char **argv, struct opts *o,
     if (o->seen & ~(*cmd)->allowed)
         return fail((*cmd)->name, EXIT_USAGE,
                     "an option does not apply; see kpsa --help");
-    want = 1 + (*cmd)->takes_kpsaid;
+    want = 1 + ((*cmd)->takes != ARG_NONE);
     if (argc - optind != want)
         return fail((*cmd)->name, EXIT_USAGE,
-                    (*cmd)->takes_kpsaid ? "takes one KpsaId"
-                                         : "takes no argument");
-    o->arg = (*cmd)->takes_kpsaid ? argv[optind + 1] : NULL;
+                    (*cmd)->takes == ARG_KPSAID    ? "takes one KpsaId"
+                    : (*cmd)->takes == ARG_ADDRESS ? "takes one HOST:PORT"
+                                                   : "takes no argument");
+    o->arg = (*cmd)->takes != ARG_NONE ? argv[optind + 1] : NULL;
     return EXIT_OK;
 }
 
@@ -654,7 +709,7 @@ int main(int argc, char **argv)
             usage(stderr);
         return ret;
     }
-    if (o.arg != NULL && (ret = take_kpsaid(cmd, &o)) != EXIT_OK)
+    if (cmd->takes == ARG_KPSAID && (ret = take_kpsaid(cmd, &o)) != EXIT_OK)
         return ret;
     return cmd->run(&o);
 }

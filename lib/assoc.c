@@ -1,0 +1,381 @@
+/*
+ * TS-0003 8.2.2.1, the Provisioned Symmetric Key SAEF over (D)TLS 1.2:
+ * psk_identity is the KpsaId and the psk is Kpsa. Here OpenSSL is given
+ * the key's handle instead, which the kpsa provider resolves on the token;
+ * these callbacks never see a key byte.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/ssl.h>
+
+#include "handle.h"
+#include "kpsa.h"
+#include "kpsaid.h"
+#include "store.h"
+
+#define KPSA_API __attribute__((visibility("default")))
+
+/* TS-0003 10.2.2: TLS implements at least PSK-AES128-CBC-SHA256 and DTLS
+ * at least PSK-AES128-CCM8; an infrastructure node serves both. */
+#define PROFILE_TLS  "PSK-AES128-CBC-SHA256:PSK-AES128-CCM8"
+#define PROFILE_DTLS "PSK-AES128-CCM8:PSK-AES128-CBC-SHA256"
+/* A server prefers the profile and also accepts the plain PSK suites that
+ * peers offer by default (GnuTLS's NORMAL has neither CBC-SHA256 nor
+ * CCM-8); the key schedule is the same for all of them. */
+#define SERVER_EXTRA                                                           \
+    ":PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305"
+
+/* TS-0003 10.4: "12-" and the KpsaId. */
+#define CREDENTIAL_PREFIX "12-"
+#define CREDENTIAL_MAX    (sizeof(CREDENTIAL_PREFIX) - 1 + KPSAID_MAX)
+#define ENTITY_MAX        256
+#define IDB_MAX           256
+
+struct kpsa_server {
+    struct kpsa_store *store;
+    pthread_mutex_t lock; /* guards map against a reload */
+    struct kpsa_map *map;
+};
+
+/* What one connection is bound to, kept in the SSL's ex_data. */
+struct binding {
+    char kpsa_id[KPSAID_MAX + 1];
+    char handle[HANDLE_LEN + 1];
+    char id_b[IDB_MAX + 1];                 /* client side */
+    char credential_id[CREDENTIAL_MAX + 1]; /* server side */
+    enum kpsa_entity entity;
+    char entity_id[ENTITY_MAX + 1];
+};
+
+static int binding_index = -1, server_index = -1;
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void binding_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                         long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    OPENSSL_clear_free(ptr, sizeof(struct binding));
+}
+
+static void make_indexes(void)
+{
+    binding_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, binding_free);
+    server_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int indexes(void)
+{
+    pthread_once(&index_once, make_indexes);
+    return binding_index >= 0 && server_index >= 0;
+}
+
+static void set_err(char err[KPSA_ERRLEN], const char *fmt, const char *arg)
+{
+    if (err != NULL)
+        snprintf(err, KPSA_ERRLEN, fmt, arg);
+}
+
+/* The first error OpenSSL queued, for a message a user can act on. */
+static const char *ossl_reason(void)
+{
+    static __thread char buf[256];
+    unsigned long e = ERR_peek_error();
+
+    if (e == 0)
+        return "no reason given";
+    ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return buf;
+}
+
+/* Returns the SSL's binding, made on first use; NULL when out of memory. */
+static struct binding *binding_of(SSL *ssl)
+{
+    struct binding *b = SSL_get_ex_data(ssl, binding_index);
+
+    if (b != NULL)
+        return b;
+    b = OPENSSL_zalloc(sizeof(*b));
+    if (b != NULL && !SSL_set_ex_data(ssl, binding_index, b)) {
+        OPENSSL_free(b);
+        b = NULL;
+    }
+    return b;
+}
+
+static const struct binding *finished_binding(const SSL *ssl)
+{
+    if (binding_index < 0 || !SSL_is_init_finished(ssl))
+        return NULL;
+    return SSL_get_ex_data(ssl, binding_index);
+}
+
+KPSA_API int kpsa_provider_load(OSSL_LIB_CTX *libctx, const char *provider,
+                                char err[KPSA_ERRLEN])
+{
+    const char *name = provider != NULL ? provider : "kpsa";
+
+    if (OSSL_PROVIDER_load(libctx, "default") == NULL) {
+        set_err(err, "cannot load OpenSSL's default provider: %s",
+                ossl_reason());
+        return -1;
+    }
+    if (OSSL_PROVIDER_load(libctx, name) == NULL) {
+        snprintf(err, KPSA_ERRLEN, "%s: cannot load the kpsa provider: %s",
+                 name, ossl_reason());
+        return -1;
+    }
+    /* Optional ("?"): what kpsa does not implement still comes from the
+     * default provider. */
+    if (!EVP_set_default_properties(libctx, "?provider=kpsa")) {
+        set_err(err, "cannot prefer the kpsa provider: %s", ossl_reason());
+        return -1;
+    }
+    return 0;
+}
+
+/* (D)TLS 1.2 only: TS-0003 10.2.1 names no other version, and the family
+ * holds no TLS 1.0 or 1.1 PRF secret. */
+static int limit_versions(SSL_CTX *ctx, SSL *ssl, int dtls)
+{
+    int v = dtls ? DTLS1_2_VERSION : TLS1_2_VERSION;
+
+    if (ssl != NULL)
+        return SSL_set_min_proto_version(ssl, v) &&
+               SSL_set_max_proto_version(ssl, v);
+    return SSL_CTX_set_min_proto_version(ctx, v) &&
+           SSL_CTX_set_max_proto_version(ctx, v);
+}
+
+/* ---- Entity A ---- */
+
+static unsigned int client_psk(SSL *ssl, const char *hint, char *identity,
+                               unsigned int max_identity, unsigned char *psk,
+                               unsigned int max_psk)
+{
+    const struct binding *b = SSL_get_ex_data(ssl, binding_index);
+    size_t id_len;
+
+    (void)hint;
+    if (b == NULL)
+        return 0;
+    id_len = strlen(b->kpsa_id);
+    if (id_len + 1 > max_identity || HANDLE_LEN > max_psk)
+        return 0;
+    memcpy(identity, b->kpsa_id, id_len + 1);
+    memcpy(psk, b->handle, HANDLE_LEN);
+    return HANDLE_LEN;
+}
+
+static int client_names(struct binding *b, struct kpsa_store *store,
+                        const struct kpsa_client_config *cfg,
+                        char err[KPSA_ERRLEN])
+{
+    char why[KPSAID_ERR_MAX];
+
+    if (cfg->kpsa_id == NULL ||
+        kpsaid_canonicalize(cfg->kpsa_id, strlen(cfg->kpsa_id),
+                            KPSAID_ALLOW_UNDERSCORE, b->kpsa_id, why) != 0) {
+        snprintf(err, KPSA_ERRLEN, "%s: %s",
+                 cfg->kpsa_id ? cfg->kpsa_id : "(none)",
+                 cfg->kpsa_id ? why : "a client needs its KpsaId");
+        return -1;
+    }
+    if (!store_has(store, b->kpsa_id)) {
+        set_err(err, "%s: no whole key family of this KpsaId on the token",
+                b->kpsa_id);
+        return -1;
+    }
+    /* TS-0003 8.2.2.1: the client binds the association to IdB. */
+    if (cfg->id_b == NULL || cfg->id_b[0] == '\0' ||
+        strlen(cfg->id_b) > IDB_MAX) {
+        set_err(err, "%s: IdB, the entity to reach, is missing or too long",
+                b->kpsa_id);
+        return -1;
+    }
+    if (cfg->sni_host == NULL || cfg->sni_host[0] == '\0') {
+        set_err(err, "%s: SNI is required (TS-0003 10.2.1): give a host name",
+                b->kpsa_id);
+        return -1;
+    }
+    snprintf(b->id_b, sizeof(b->id_b), "%s", cfg->id_b);
+    return handle_of(b->kpsa_id, b->handle);
+}
+
+KPSA_API int kpsa_client_setup(SSL *ssl, struct kpsa_store *store,
+                               const struct kpsa_client_config *cfg,
+                               char err[KPSA_ERRLEN])
+{
+    int dtls = SSL_is_dtls(ssl);
+    const char *ciphers = cfg->ciphers ? cfg->ciphers
+                          : dtls       ? PROFILE_DTLS
+                                       : PROFILE_TLS;
+    struct binding *b;
+
+    if (!indexes() || (b = binding_of(ssl)) == NULL) {
+        set_err(err, "%s", "out of memory");
+        return -1;
+    }
+    if (client_names(b, store, cfg, err) != 0)
+        return -1;
+    if (!SSL_set_tlsext_host_name(ssl, cfg->sni_host)) {
+        set_err(err, "%s: not a host name OpenSSL can send in SNI",
+                cfg->sni_host);
+        return -1;
+    }
+    if (!SSL_set_cipher_list(ssl, ciphers)) {
+        set_err(err, "%s: no usable cipher suite in this list", ciphers);
+        return -1;
+    }
+    if (!limit_versions(NULL, ssl, dtls)) {
+        set_err(err, "%s", "cannot limit the connection to (D)TLS 1.2");
+        return -1;
+    }
+    SSL_set_psk_client_callback(ssl, client_psk);
+    return 0;
+}
+
+KPSA_API const char *kpsa_ssl_id_b(const SSL *ssl)
+{
+    const struct binding *b = finished_binding(ssl);
+
+    return b != NULL && b->id_b[0] != '\0' ? b->id_b : NULL;
+}
+
+/* ---- Entity B ---- */
+
+KPSA_API struct kpsa_server *kpsa_server_new(struct kpsa_store *store,
+                                             struct kpsa_map *map)
+{
+    struct kpsa_server *srv = calloc(1, sizeof(*srv));
+
+    if (srv == NULL)
+        return NULL;
+    srv->store = store;
+    srv->map = map;
+    pthread_mutex_init(&srv->lock, NULL);
+    return srv;
+}
+
+KPSA_API void kpsa_server_free(struct kpsa_server *srv)
+{
+    if (srv == NULL)
+        return;
+    kpsa_map_free(srv->map);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+}
+
+KPSA_API void kpsa_server_set_map(struct kpsa_server *srv, struct kpsa_map *map)
+{
+    struct kpsa_map *old;
+
+    pthread_mutex_lock(&srv->lock);
+    old = srv->map;
+    srv->map = map;
+    pthread_mutex_unlock(&srv->lock);
+    kpsa_map_free(old);
+}
+
+/* TS-0003 8.2.1: bind to the Credential-ID, and to the entity the
+ * operator's map gives for it. */
+static void bind_entity(struct kpsa_server *srv, struct binding *b)
+{
+    const char *entity_id = NULL;
+
+    snprintf(b->credential_id, sizeof(b->credential_id), "%s%s",
+             CREDENTIAL_PREFIX, b->kpsa_id);
+    pthread_mutex_lock(&srv->lock);
+    b->entity = kpsa_map_lookup(srv->map, b->credential_id, &entity_id);
+    snprintf(b->entity_id, sizeof(b->entity_id), "%s",
+             entity_id != NULL ? entity_id : "");
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/*
+ * Returning 0 makes libssl end the handshake with unknown_psk_identity
+ * (RFC 4279 2): for a malformed identity and for one the index does not
+ * hold, neither of which reaches the token.
+ */
+static unsigned int server_psk(SSL *ssl, const char *identity,
+                               unsigned char *psk, unsigned int max_psk)
+{
+    struct kpsa_server *srv =
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_index);
+    char canonical[KPSAID_MAX + 1], why[KPSAID_ERR_MAX];
+    struct binding *b;
+
+    if (srv == NULL || identity == NULL || max_psk < HANDLE_LEN ||
+        kpsaid_canonicalize(identity, strlen(identity), KPSAID_ALLOW_UNDERSCORE,
+                            canonical, why) != 0 ||
+        !store_has(srv->store, canonical) || (b = binding_of(ssl)) == NULL)
+        return 0;
+    memcpy(b->kpsa_id, canonical, sizeof(canonical));
+    if (handle_of(b->kpsa_id, b->handle) != 0)
+        return 0;
+    bind_entity(srv, b);
+    memcpy(psk, b->handle, HANDLE_LEN);
+    return HANDLE_LEN;
+}
+
+static int ctx_is_dtls(SSL_CTX *ctx)
+{
+    SSL *probe = SSL_new(ctx);
+    int dtls = probe != NULL && SSL_is_dtls(probe);
+
+    SSL_free(probe);
+    return dtls;
+}
+
+KPSA_API int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
+                               const char *ciphers, char err[KPSA_ERRLEN])
+{
+    int dtls = ctx_is_dtls(ctx);
+
+    if (ciphers == NULL)
+        ciphers = dtls ? PROFILE_DTLS SERVER_EXTRA : PROFILE_TLS SERVER_EXTRA;
+    if (!indexes() || !SSL_CTX_set_ex_data(ctx, server_index, srv)) {
+        set_err(err, "%s", "out of memory");
+        return -1;
+    }
+    if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
+        set_err(err, "%s: no usable cipher suite in this list", ciphers);
+        return -1;
+    }
+    if (!limit_versions(ctx, NULL, dtls)) {
+        set_err(err, "%s", "cannot limit the server to (D)TLS 1.2");
+        return -1;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_psk_server_callback(ctx, server_psk);
+    return 0;
+}
+
+KPSA_API const char *kpsa_ssl_credential_id(const SSL *ssl)
+{
+    const struct binding *b = finished_binding(ssl);
+
+    return b != NULL && b->credential_id[0] != '\0' ? b->credential_id : NULL;
+}
+
+KPSA_API enum kpsa_entity kpsa_ssl_entity(const SSL *ssl,
+                                          const char **entity_id)
+{
+    const struct binding *b = finished_binding(ssl);
+
+    if (entity_id != NULL)
+        *entity_id =
+            b != NULL && b->entity != KPSA_ENTITY_NONE ? b->entity_id : NULL;
+    return b != NULL ? b->entity : KPSA_ENTITY_NONE;
+}

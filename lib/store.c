@@ -1,0 +1,153 @@
+/*
+ * The library's view of the token: which KpsaIds have a whole key family.
+ * A server asks this on every ClientHello's psk_identity, so the answer
+ * comes from an index read once, never from a token search; an unknown
+ * identity rereads the token at most once per refresh interval, so that a
+ * flood of made-up identities cannot make the server search per attempt.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "family.h"
+#include "kpsa.h"
+#include "store.h"
+#include "token.h"
+
+#define KPSA_API __attribute__((visibility("default")))
+
+struct kpsa_store {
+    pthread_mutex_t lock;
+    struct kpsa_token *tok;
+    struct family_index *idx;
+    struct timespec built;
+    unsigned refresh_seconds;
+};
+
+static const char *env_or(const char *value, const char *name)
+{
+    return value != NULL ? value : getenv(name);
+}
+
+static void set_err(char err[KPSA_ERRLEN], const char *msg)
+{
+    if (err != NULL)
+        snprintf(err, KPSA_ERRLEN, "%s", msg);
+}
+
+/* Reads a fresh index; the old one is replaced only on success. */
+static int store_read(struct kpsa_store *store, char err[KPSA_ERRLEN])
+{
+    struct family_index *fresh = family_index_new();
+
+    clock_gettime(CLOCK_MONOTONIC, &store->built);
+    if (fresh == NULL) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    if (family_index_build(fresh, store->tok) != 0) {
+        set_err(err, token_err(store->tok)->msg);
+        family_index_free(fresh);
+        return -1;
+    }
+    family_index_free(store->idx);
+    store->idx = fresh;
+    return 0;
+}
+
+KPSA_API struct kpsa_store *kpsa_store_open(const struct kpsa_store_config *cfg,
+                                            char err[KPSA_ERRLEN])
+{
+    struct token_config tc = {
+        .module = env_or(cfg->module, "KPSA_MODULE"),
+        .uri = env_or(cfg->token, "KPSA_TOKEN"),
+        .pin_source = env_or(cfg->pin_source, "KPSA_PIN_SOURCE"),
+        .flags = 0,
+    };
+    struct kpsa_store *store = calloc(1, sizeof(*store));
+
+    if (store == NULL || (store->tok = token_new()) == NULL) {
+        set_err(err, "out of memory");
+        free(store);
+        return NULL;
+    }
+    pthread_mutex_init(&store->lock, NULL);
+    store->refresh_seconds = 2;
+    if (token_open(store->tok, &tc) != 0) {
+        set_err(err, token_err(store->tok)->msg);
+        goto fail;
+    }
+    if (store_read(store, err) != 0)
+        goto fail;
+    return store;
+fail:
+    kpsa_store_free(store);
+    return NULL;
+}
+
+KPSA_API void kpsa_store_free(struct kpsa_store *store)
+{
+    if (store == NULL)
+        return;
+    family_index_free(store->idx);
+    token_free(store->tok);
+    pthread_mutex_destroy(&store->lock);
+    free(store);
+}
+
+KPSA_API void kpsa_store_set_refresh(struct kpsa_store *store, unsigned seconds)
+{
+    pthread_mutex_lock(&store->lock);
+    store->refresh_seconds = seconds;
+    pthread_mutex_unlock(&store->lock);
+}
+
+KPSA_API int kpsa_store_refresh(struct kpsa_store *store, char err[KPSA_ERRLEN])
+{
+    int ret;
+
+    pthread_mutex_lock(&store->lock);
+    ret = store_read(store, err);
+    pthread_mutex_unlock(&store->lock);
+    return ret;
+}
+
+KPSA_API size_t kpsa_store_count(struct kpsa_store *store)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&store->lock);
+    for (size_t i = 0; i < family_count(store->idx); i++)
+        n += family_is_whole(family_at(store->idx, i)) != 0;
+    pthread_mutex_unlock(&store->lock);
+    return n;
+}
+
+static int whole(const struct family_index *idx, const char *kpsaid)
+{
+    const struct family *fam = family_lookup(idx, kpsaid);
+
+    return fam != NULL && family_is_whole(fam);
+}
+
+static int refresh_due(const struct kpsa_store *store)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec - store->built.tv_sec >= (time_t)store->refresh_seconds;
+}
+
+int store_has(struct kpsa_store *store, const char *kpsaid)
+{
+    int found;
+
+    pthread_mutex_lock(&store->lock);
+    found = whole(store->idx, kpsaid);
+    if (!found && refresh_due(store) && store_read(store, NULL) == 0)
+        found = whole(store->idx, kpsaid);
+    pthread_mutex_unlock(&store->lock);
+    return found;
+}
