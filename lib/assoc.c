@@ -121,28 +121,52 @@ static const struct binding *finished_binding(const SSL *ssl)
     return SSL_get_ex_data(ssl, binding_index);
 }
 
-KPSA_API int kpsa_provider_load(OSSL_LIB_CTX *libctx, const char *provider,
-                                char err[KPSA_ERRLEN])
+struct kpsa_providers {
+    OSSL_PROVIDER *fallback, *kpsa;
+};
+
+KPSA_API void kpsa_provider_unload(struct kpsa_providers *loaded)
+{
+    if (loaded == NULL)
+        return;
+    OSSL_PROVIDER_unload(loaded->kpsa);
+    OSSL_PROVIDER_unload(loaded->fallback);
+    free(loaded);
+}
+
+KPSA_API struct kpsa_providers *kpsa_provider_load(OSSL_LIB_CTX *libctx,
+                                                   const char *provider,
+                                                   char err[KPSA_ERRLEN])
 {
     const char *name = provider != NULL ? provider : "kpsa";
+    struct kpsa_providers *loaded = calloc(1, sizeof(*loaded));
 
-    if (OSSL_PROVIDER_load(libctx, "default") == NULL) {
+    if (loaded == NULL) {
+        set_err(err, "%s", "out of memory");
+        return NULL;
+    }
+    loaded->fallback = OSSL_PROVIDER_load(libctx, "default");
+    if (loaded->fallback == NULL) {
         set_err(err, "cannot load OpenSSL's default provider: %s",
                 ossl_reason());
-        return -1;
+        goto fail;
     }
-    if (OSSL_PROVIDER_load(libctx, name) == NULL) {
+    loaded->kpsa = OSSL_PROVIDER_load(libctx, name);
+    if (loaded->kpsa == NULL) {
         snprintf(err, KPSA_ERRLEN, "%s: cannot load the kpsa provider: %s",
                  name, ossl_reason());
-        return -1;
+        goto fail;
     }
     /* Optional ("?"): what kpsa does not implement still comes from the
      * default provider. */
     if (!EVP_set_default_properties(libctx, "?provider=kpsa")) {
         set_err(err, "cannot prefer the kpsa provider: %s", ossl_reason());
-        return -1;
+        goto fail;
     }
-    return 0;
+    return loaded;
+fail:
+    kpsa_provider_unload(loaded);
+    return NULL;
 }
 
 /* (D)TLS 1.2 only: TS-0003 10.2.1 names no other version, and the family

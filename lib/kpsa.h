@@ -75,15 +75,20 @@ size_t kpsa_map_count(const struct kpsa_map *map);
 
 /* ---- the provider ---- */
 
+struct kpsa_providers;
+
 /*
  * Loads the default provider and kpsa into libctx and makes libctx prefer
  * kpsa ("?provider=kpsa"). provider is a path or a name in OpenSSL's
  * modules directory; NULL means "kpsa". The provider reads its token
  * settings from KPSA_MODULE, KPSA_TOKEN and KPSA_PIN_SOURCE. Not needed
- * when openssl.cnf loads kpsa already.
+ * when openssl.cnf loads kpsa already. Returns NULL with err on failure;
+ * kpsa_provider_unload before OSSL_LIB_CTX_free unloads both.
  */
-int kpsa_provider_load(OSSL_LIB_CTX *libctx, const char *provider,
-                       char err[KPSA_ERRLEN]);
+struct kpsa_providers *kpsa_provider_load(OSSL_LIB_CTX *libctx,
+                                          const char *provider,
+                                          char err[KPSA_ERRLEN]);
+void kpsa_provider_unload(struct kpsa_providers *loaded);
 
 /* ---- Entity A: the client ---- */
 

@@ -119,13 +119,18 @@ done
 # --- peers that are not kpsa ---------------------------------------------
 write_openssl_cnf
 serve "$SRV_TOKEN" --map "$WORK/map"
-(echo from-s-client; sleep 0.5) | KPSA_TOKEN=$DEV_TOKEN \
-    OPENSSL_CONF=$OPENSSL_CONF_KPSA timeout 20 openssl s_client -brief \
-    -connect "127.0.0.1:$PORT" -tls1_2 -psk "$HANDLE" -psk_identity "$ID" \
-    -servername in-cse.example.net >"$WORK/conn.out" 2>&1
-check "openssl s_client with a handle: bound and echoed" \
-    bash -c "grep -qx from-s-client '$WORK/conn.out' &&
-        grep -q 'credential-id=12-$ID ae-id=Cdev-01' '$WORK/serve.out'"
+if provider_instrumented; then
+    skip "openssl s_client with a handle: bound and echoed (sanitizer build)"
+else
+    (echo from-s-client; sleep 0.5) | KPSA_TOKEN=$DEV_TOKEN \
+        OPENSSL_CONF=$OPENSSL_CONF_KPSA timeout 20 openssl s_client -brief \
+        -connect "127.0.0.1:$PORT" -tls1_2 -psk "$HANDLE" \
+        -psk_identity "$ID" -servername in-cse.example.net \
+        >"$WORK/conn.out" 2>&1
+    check "openssl s_client with a handle: bound and echoed" \
+        bash -c "grep -qx from-s-client '$WORK/conn.out' &&
+            grep -q 'credential-id=12-$ID ae-id=Cdev-01' '$WORK/serve.out'"
+fi
 
 # gnutls_cli ID KEY [ARGS...]: a device without a token, the raw key.
 gnutls_cli() {

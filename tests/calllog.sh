@@ -60,10 +60,14 @@ handshakes() {
 ID=hs@example.com
 "$KPSA" import "$ID" --in "$WORK/key" --allow-shared-key
 HANDLE=$("$KPSA" handle "$ID")
-handshakes tls1_2 PSK-AES128-CBC-SHA256
-handshakes tls1_2 PSK-AES256-GCM-SHA384
-handshakes tls1_2 ECDHE-PSK-AES128-CBC-SHA256
-handshakes dtls1_2 PSK-AES128-CCM8
+for ps in tls1_2:PSK-AES128-CBC-SHA256 tls1_2:PSK-AES256-GCM-SHA384 \
+    tls1_2:ECDHE-PSK-AES128-CBC-SHA256 dtls1_2:PSK-AES128-CCM8; do
+    if provider_instrumented; then
+        skip "call log of two handshakes, ${ps%%:*}, ${ps#*:} (sanitizer build)"
+    else
+        handshakes "${ps%%:*}" "${ps#*:}"
+    fi
+done
 
 "$KPSA" import c@example.com --in "$WORK/key" --allow-shared-key
 id=$(printf 'kpsa1:kpsa' | xxd -p)

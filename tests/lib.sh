@@ -134,6 +134,18 @@ CNF
     export OPENSSL_CONF_KPSA=$cnf
 }
 
+# skip DESC: a TAP line for a check that cannot run in this build.
+skip() {
+    T_N=$((T_N + 1))
+    echo "ok $T_N - $* # SKIP"
+}
+
+# An unmodified openssl program cannot load a provider built with
+# AddressSanitizer; the sanitizer build runs those checks in-process.
+provider_instrumented() {
+    ldd "$KPSA_PROVIDER" 2>/dev/null | grep -q -e libasan -e libtsan
+}
+
 # free_port: a TCP and UDP port on 127.0.0.1 that nothing listens on now.
 free_port() {
     python3 -c '

@@ -6,6 +6,7 @@
  * Connections are served one at a time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -155,6 +156,7 @@ static void set_timeouts(int fd, int seconds)
 
 struct endpoint {
     OSSL_LIB_CTX *libctx;
+    struct kpsa_providers *providers;
     struct kpsa_store *store;
     SSL_CTX *ctx;
 };
@@ -184,9 +186,12 @@ static int endpoint_open(struct endpoint *ep, const struct assoc_opts *o,
     if (ret != EXIT_OK)
         return ret;
     ep->libctx = OSSL_LIB_CTX_new();
-    if (ep->libctx == NULL ||
-        kpsa_provider_load(ep->libctx, getenv("KPSA_PROVIDER"), err) != 0)
-        return fail(NULL, EXIT_TOKEN, ep->libctx ? err : "out of memory");
+    if (ep->libctx == NULL)
+        return fail(NULL, EXIT_TOKEN, "out of memory");
+    ep->providers =
+        kpsa_provider_load(ep->libctx, getenv("KPSA_PROVIDER"), err);
+    if (ep->providers == NULL)
+        return fail(NULL, EXIT_TOKEN, err);
     ep->store = kpsa_store_open(&cfg, err);
     if (ep->store == NULL)
         return fail(NULL, EXIT_TOKEN, err);
@@ -200,6 +205,7 @@ static void endpoint_close(struct endpoint *ep)
 {
     SSL_CTX_free(ep->ctx);
     kpsa_store_free(ep->store);
+    kpsa_provider_unload(ep->providers);
     OSSL_LIB_CTX_free(ep->libctx);
 }
 
@@ -332,6 +338,10 @@ static int open_listener(const struct assoc_opts *o, char *host, size_t cap)
     freeaddrinfo(res);
     if (fd < 0)
         fail(o->address, 0, strerror(errno));
+    /* DTLSv1_listen then returns once the datagrams that are there have
+     * been answered, instead of waiting for a client's second ClientHello. */
+    if (fd >= 0 && o->dtls)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
 }
 
@@ -417,7 +427,7 @@ static void accept_dtls(SSL_CTX *ctx, int lfd)
     }
     SSL_set_bio(ssl, bio, bio);
     SSL_set_options(ssl, SSL_OP_COOKIE_EXCHANGE);
-    /* 0: a HelloVerifyRequest went out, or the datagram was no
+    /* <= 0: a HelloVerifyRequest went out, or the datagram was no
      * ClientHello; the client's next one comes back to the listener. */
     if (DTLSv1_listen(ssl, client) <= 0)
         goto out;
