@@ -11,7 +11,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 
@@ -54,7 +56,7 @@ struct binding {
     char entity_id[ENTITY_MAX + 1];
 };
 
-static int binding_index = -1, server_index = -1;
+static int binding_index = -1, server_index = -1, kpsa_ctx_index = -1;
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
 static void binding_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
@@ -72,18 +74,26 @@ static void make_indexes(void)
 {
     binding_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, binding_free);
     server_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    kpsa_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 static int indexes(void)
 {
     pthread_once(&index_once, make_indexes);
-    return binding_index >= 0 && server_index >= 0;
+    return binding_index >= 0 && server_index >= 0 && kpsa_ctx_index >= 0;
 }
 
 static void set_err(char err[KPSA_ERRLEN], const char *fmt, const char *arg)
 {
     if (err != NULL)
         snprintf(err, KPSA_ERRLEN, fmt, arg);
+}
+
+static void set_err2(char err[KPSA_ERRLEN], const char *fmt, const char *a,
+                     const char *b)
+{
+    if (err != NULL)
+        snprintf(err, KPSA_ERRLEN, fmt, a, b);
 }
 
 /* The first error OpenSSL queued, for a message a user can act on. */
@@ -153,8 +163,8 @@ KPSA_API struct kpsa_providers *kpsa_provider_load(OSSL_LIB_CTX *libctx,
     }
     loaded->kpsa = OSSL_PROVIDER_load(libctx, name);
     if (loaded->kpsa == NULL) {
-        snprintf(err, KPSA_ERRLEN, "%s: cannot load the kpsa provider: %s",
-                 name, ossl_reason());
+        set_err2(err, "%s: cannot load the kpsa provider: %s", name,
+                 ossl_reason());
         goto fail;
     }
     /* Optional ("?"): what kpsa does not implement still comes from the
@@ -167,6 +177,68 @@ KPSA_API struct kpsa_providers *kpsa_provider_load(OSSL_LIB_CTX *libctx,
 fail:
     kpsa_provider_unload(loaded);
     return NULL;
+}
+
+/* The provider's own name, whatever path or section name loaded it. */
+static int from_kpsa(const OSSL_PROVIDER *prov)
+{
+    const char *name = NULL;
+    OSSL_PARAM params[2];
+
+    params[0] =
+        OSSL_PARAM_construct_utf8_ptr(OSSL_PROV_PARAM_NAME, (char **)&name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    return prov != NULL &&
+           OSSL_PROVIDER_get_params((OSSL_PROVIDER *)prov, params) &&
+           name != NULL && strcmp(name, "kpsa") == 0;
+}
+
+static int kdf_from_kpsa(OSSL_LIB_CTX *libctx, const char *propq,
+                         const char *alg)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(libctx, alg, propq);
+    int ok = kdf != NULL && from_kpsa(EVP_KDF_get0_provider(kdf));
+
+    EVP_KDF_free(kdf);
+    return ok;
+}
+
+KPSA_API SSL_CTX *kpsa_ssl_ctx_new(OSSL_LIB_CTX *libctx, const char *propq,
+                                   const SSL_METHOD *method,
+                                   char err[KPSA_ERRLEN])
+{
+    SSL_CTX *ctx;
+
+    if (!indexes()) {
+        set_err(err, "%s", "out of memory");
+        return NULL;
+    }
+    if (!kdf_from_kpsa(libctx, propq, "TLS1-PRF") ||
+        !kdf_from_kpsa(libctx, propq, "TLS13-KDF")) {
+        ERR_clear_error();
+        set_err(err, "%s",
+                "the kpsa provider does not serve this library context: "
+                "load it (kpsa_provider_load or openssl.cnf) and prefer it "
+                "(?provider=kpsa), or a handle would be taken for a key");
+        return NULL;
+    }
+    ctx = SSL_CTX_new_ex(libctx, propq, method);
+    if (ctx == NULL || !SSL_CTX_set_ex_data(ctx, kpsa_ctx_index, ctx)) {
+        set_err(err, "cannot make an SSL_CTX: %s", ossl_reason());
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int made_for_kpsa(SSL_CTX *ctx, char err[KPSA_ERRLEN])
+{
+    if (indexes() && SSL_CTX_get_ex_data(ctx, kpsa_ctx_index) == ctx)
+        return 1;
+    set_err(err, "%s",
+            "the SSL_CTX was not made by kpsa_ssl_ctx_new, so nothing "
+            "shows that the kpsa provider serves it");
+    return 0;
 }
 
 /* (D)TLS 1.2 only: TS-0003 10.2.1 names no other version, and the family
@@ -211,8 +283,7 @@ static int client_names(struct binding *b, struct kpsa_store *store,
     if (cfg->kpsa_id == NULL ||
         kpsaid_canonicalize(cfg->kpsa_id, strlen(cfg->kpsa_id),
                             KPSAID_ALLOW_UNDERSCORE, b->kpsa_id, why) != 0) {
-        snprintf(err, KPSA_ERRLEN, "%s: %s",
-                 cfg->kpsa_id ? cfg->kpsa_id : "(none)",
+        set_err2(err, "%s: %s", cfg->kpsa_id ? "KpsaId" : "(none)",
                  cfg->kpsa_id ? why : "a client needs its KpsaId");
         return -1;
     }
@@ -247,7 +318,9 @@ KPSA_API int kpsa_client_setup(SSL *ssl, struct kpsa_store *store,
                                        : PROFILE_TLS;
     struct binding *b;
 
-    if (!indexes() || (b = binding_of(ssl)) == NULL) {
+    if (!made_for_kpsa(SSL_get_SSL_CTX(ssl), err))
+        return -1;
+    if ((b = binding_of(ssl)) == NULL) {
         set_err(err, "%s", "out of memory");
         return -1;
     }
@@ -369,7 +442,9 @@ KPSA_API int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
 
     if (ciphers == NULL)
         ciphers = dtls ? PROFILE_DTLS SERVER_EXTRA : PROFILE_TLS SERVER_EXTRA;
-    if (!indexes() || !SSL_CTX_set_ex_data(ctx, server_index, srv)) {
+    if (!made_for_kpsa(ctx, err))
+        return -1;
+    if (!SSL_CTX_set_ex_data(ctx, server_index, srv)) {
         set_err(err, "%s", "out of memory");
         return -1;
     }
@@ -381,7 +456,11 @@ KPSA_API int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
         set_err(err, "%s", "cannot limit the server to (D)TLS 1.2");
         return -1;
     }
-    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* No resumption: every association runs the PSK exchange, so it
+     * proves possession of Kpsa and is bound to its Credential-ID. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx,
+                        SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
     SSL_CTX_set_psk_server_callback(ctx, server_psk);
     return 0;
 }

@@ -90,6 +90,17 @@ struct kpsa_providers *kpsa_provider_load(OSSL_LIB_CTX *libctx,
                                           char err[KPSA_ERRLEN]);
 void kpsa_provider_unload(struct kpsa_providers *loaded);
 
+/*
+ * Makes an SSL_CTX for kpsa associations. It is refused unless TLS1-PRF
+ * and TLS13-KDF, fetched as libssl will fetch them (libctx, propq), come
+ * from the kpsa provider: without it OpenSSL would take a handle for key
+ * bytes. kpsa_client_setup and kpsa_server_setup accept only contexts made
+ * here. libctx may be NULL (the default context, with kpsa loaded by
+ * openssl.cnf). Returns NULL with err on failure.
+ */
+SSL_CTX *kpsa_ssl_ctx_new(OSSL_LIB_CTX *libctx, const char *propq,
+                          const SSL_METHOD *method, char err[KPSA_ERRLEN]);
+
 /* ---- Entity A: the client ---- */
 
 struct kpsa_client_config {
@@ -102,7 +113,8 @@ struct kpsa_client_config {
 };
 
 /*
- * Sets ssl up as Entity A: its PSK callback hands OpenSSL the handle of
+ * Sets ssl (of a context from kpsa_ssl_ctx_new) up as Entity A: its PSK
+ * callback hands OpenSSL the handle of
  * kpsa_id, which must be stored on the token; SNI; the cipher suites; and
  * (D)TLS 1.2. Returns 0, or -1 with err.
  */
@@ -126,11 +138,13 @@ void kpsa_server_free(struct kpsa_server *srv);
 void kpsa_server_set_map(struct kpsa_server *srv, struct kpsa_map *map);
 
 /*
- * Sets ctx up as Entity B: the PSK callback looks the client's
- * psk_identity up in the store (an unknown or malformed identity ends the
- * handshake with the unknown_psk_identity alert and costs no token
- * search); the TS-0003 profile's suites unless ciphers is given; (D)TLS
- * 1.2. srv must outlive ctx. Returns 0, or -1 with err.
+ * Sets ctx (from kpsa_ssl_ctx_new) up as Entity B: the PSK callback looks
+ * the client's psk_identity up in the store (an unknown or malformed
+ * identity ends the handshake with the unknown_psk_identity alert; it
+ * costs no token search beyond the store's rate-limited reread); the
+ * TS-0003 profile's suites unless ciphers is given; (D)TLS 1.2. Session
+ * resumption is off, so that every association proves possession of the
+ * key and is bound anew. srv must outlive ctx. Returns 0, or -1 with err.
  */
 int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
                       const char *ciphers, char err[KPSA_ERRLEN]);

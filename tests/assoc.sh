@@ -132,6 +132,19 @@ else
             grep -q 'credential-id=12-$ID ae-id=Cdev-01' '$WORK/serve.out'"
 fi
 
+# Resumption is off: each of s_client's six connections (-reconnect) runs
+# the PSK exchange and is bound anew.
+if ! provider_instrumented; then
+    : >"$WORK/serve.out"
+    (sleep 2) | KPSA_TOKEN=$DEV_TOKEN OPENSSL_CONF=$OPENSSL_CONF_KPSA \
+        timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 \
+        -psk "$HANDLE" -psk_identity "$ID" -servername in-cse.example.net \
+        -reconnect >"$WORK/conn.out" 2>&1
+    check "s_client -reconnect: no session reused, six associations bound" \
+        bash -c "! grep -q '^Reused' '$WORK/conn.out' &&
+            [ \$(grep -c 'credential-id=12-$ID ae-id' '$WORK/serve.out') = 6 ]"
+fi
+
 # gnutls_cli ID KEY [ARGS...]: a device without a token, the raw key.
 gnutls_cli() {
     local id=$1 key=$2
@@ -230,6 +243,9 @@ expect "connect refuses an IP address without --sni" 2 \
 expect "serve needs a PIN source" 2 \
     "kpsa: a TLS end needs --pin-source or KPSA_PIN_SOURCE: the provider cannot prompt for the PIN" \
     env -u KPSA_PIN_SOURCE "$KPSA" serve --listen 127.0.0.1:1
+expect "no kpsa provider serving the context: refused, never a handle as a key" 3 \
+    "kpsa: the kpsa provider does not serve this library context: load it (kpsa_provider_load or openssl.cnf) and prefer it (?provider=kpsa), or a handle would be taken for a key" \
+    env KPSA_PROVIDER=default "$KPSA" serve --listen 127.0.0.1:1
 expect "serve needs --listen" 2 "kpsa: serve: needs --listen ADDR:PORT" \
     "$KPSA" serve
 

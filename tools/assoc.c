@@ -195,9 +195,9 @@ static int endpoint_open(struct endpoint *ep, const struct assoc_opts *o,
     ep->store = kpsa_store_open(&cfg, err);
     if (ep->store == NULL)
         return fail(NULL, EXIT_TOKEN, err);
-    ep->ctx = SSL_CTX_new_ex(ep->libctx, NULL, method);
+    ep->ctx = kpsa_ssl_ctx_new(ep->libctx, NULL, method, err);
     if (ep->ctx == NULL)
-        return fail(NULL, EXIT_TOKEN, ossl_reason(err));
+        return fail(NULL, EXIT_TOKEN, err);
     return EXIT_OK;
 }
 
@@ -264,7 +264,9 @@ static void print_binding(SSL *ssl, const char *peer)
         fputs(" sni=", stdout);
         print_safe(stdout, sni);
     }
-    printf(" credential-id=%s", kpsa_ssl_credential_id(ssl));
+    printf(" credential-id=%s", kpsa_ssl_credential_id(ssl)
+                                    ? kpsa_ssl_credential_id(ssl)
+                                    : "(none)");
     if (kind != KPSA_ENTITY_NONE)
         printf(" %s=%s", kind == KPSA_ENTITY_AE ? "ae-id" : "cse-id",
                entity_id);
