@@ -36,18 +36,61 @@ int handle_looks_like(const unsigned char *bytes, size_t len)
            memcmp(bytes, HANDLE_PREFIX, HANDLE_PREFIX_LEN) == 0;
 }
 
+static int take_id(const unsigned char *hex, char id[HANDLE_ID_LEN + 1])
+{
+    for (size_t i = 0; i < HANDLE_ID_LEN; i++) {
+        unsigned char c = hex[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+    }
+    memcpy(id, hex, HANDLE_ID_LEN);
+    id[HANDLE_ID_LEN] = '\0';
+    return 0;
+}
+
 int handle_parse(const unsigned char *bytes, size_t len,
                  char id[HANDLE_ID_LEN + 1])
 {
     if (len != HANDLE_LEN || !handle_looks_like(bytes, len))
         return -1;
-    for (size_t i = HANDLE_PREFIX_LEN; i < HANDLE_LEN; i++) {
-        unsigned char c = bytes[i];
+    return take_id(bytes + HANDLE_PREFIX_LEN, id);
+}
 
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return -1;
-    }
-    memcpy(id, bytes + HANDLE_PREFIX_LEN, HANDLE_ID_LEN);
-    id[HANDLE_ID_LEN] = '\0';
+static int is_stage(int c)
+{
+    return c == STAGE_EARLY || c == STAGE_BINDER_KEY ||
+           c == STAGE_BINDER_FINISHED || c == STAGE_HANDSHAKE_KE ||
+           c == STAGE_MASTER_KE;
+}
+
+int handle_derived(enum handle_stage stage, const char id[HANDLE_ID_LEN + 1],
+                   size_t len, unsigned char *out)
+{
+    if ((len != 32 && len != 48) || !is_stage((int)stage))
+        return -1;
+    memcpy(out, DERIVED_PREFIX, DERIVED_PREFIX_LEN);
+    out[DERIVED_PREFIX_LEN] = (unsigned char)stage;
+    memcpy(out + DERIVED_PREFIX_LEN + 1, id, HANDLE_ID_LEN);
+    memset(out + HANDLE_LEN, '.', len - HANDLE_LEN);
     return 0;
+}
+
+int handle_looks_like_any(const unsigned char *bytes, size_t len)
+{
+    return len >= DERIVED_PREFIX_LEN &&
+           memcmp(bytes, DERIVED_PREFIX, DERIVED_PREFIX_LEN) == 0;
+}
+
+int handle_derived_parse(const unsigned char *bytes, size_t len,
+                         enum handle_stage *stage, char id[HANDLE_ID_LEN + 1])
+{
+    if ((len != 32 && len != 48) || !handle_looks_like_any(bytes, len) ||
+        !is_stage(bytes[DERIVED_PREFIX_LEN]))
+        return -1;
+    for (size_t i = HANDLE_LEN; i < len; i++)
+        if (bytes[i] != '.')
+            return -1;
+    *stage = (enum handle_stage)bytes[DERIVED_PREFIX_LEN];
+    return take_id(bytes + DERIVED_PREFIX_LEN + 1, id);
 }

@@ -184,16 +184,7 @@ static int prf_set_params(void *vctx, const OSSL_PARAM params[])
  * has no family member and is refused. */
 static unsigned prf_hash(struct prf_ctx *ctx)
 {
-    EVP_MD *md =
-        EVP_MD_fetch(ctx->prov->libctx, ctx->digest, "provider=default");
-    unsigned hash = 0;
-
-    if (md != NULL && EVP_MD_is_a(md, "SHA2-256"))
-        hash = 256;
-    else if (md != NULL && EVP_MD_is_a(md, "SHA2-384"))
-        hash = 384;
-    EVP_MD_free(md);
-    return hash;
+    return prov_hash(ctx->prov, ctx->digest);
 }
 
 /* RFC 5246 5: P_hash(secret, seed), each HMAC computed by the token with

@@ -60,6 +60,9 @@ void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
 void prov_mark(struct kpsa_prov *prov);
 void prov_drop_foreign(struct kpsa_prov *prov);
 
+/* 256 or 384 for a digest name of SHA-256 or SHA-384, else 0. */
+unsigned prov_hash(struct kpsa_prov *prov, const char *name);
+
 /*
  * Locks the store and finds the family a handle names; on success the
  * caller uses the token and calls keystore_release. On failure the error
@@ -76,5 +79,7 @@ void keystore_abandon(struct kpsa_prov *prov);
 
 extern const OSSL_DISPATCH kpsa_tls1_prf_functions[];
 extern const OSSL_DISPATCH kpsa_tls13_kdf_functions[];
+extern const OSSL_DISPATCH kpsa_hmac_keymgmt_functions[];
+extern const OSSL_DISPATCH kpsa_hmac_signature_functions[];
 
 #endif

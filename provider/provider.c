@@ -1,6 +1,7 @@
 /*
- * kpsa: an OpenSSL 3 provider whose TLS1-PRF runs the PSK-dependent step of
- * the (D)TLS 1.2 key schedule on a PKCS#11 token. The application gives
+ * kpsa: an OpenSSL 3 provider whose TLS1-PRF, TLS13-KDF and HMAC run the
+ * PSK-dependent steps of the (D)TLS 1.2 and TLS 1.3 key schedules on a
+ * PKCS#11 token. The application gives
  * OpenSSL a handle instead of Kpsa; everything else passes through to the
  * default provider unchanged. See kpsa-provider(7).
  */
@@ -11,6 +12,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
 
@@ -46,6 +48,21 @@ void prov_drop_foreign(struct kpsa_prov *prov)
         prov->pop_error_to_mark(prov->core);
 }
 
+unsigned prov_hash(struct kpsa_prov *prov, const char *name)
+{
+    EVP_MD *md = name != NULL && name[0] != '\0'
+                     ? EVP_MD_fetch(prov->libctx, name, "provider=default")
+                     : NULL;
+    unsigned hash = 0;
+
+    if (md != NULL && EVP_MD_is_a(md, "SHA2-256"))
+        hash = 256;
+    else if (md != NULL && EVP_MD_is_a(md, "SHA2-384"))
+        hash = 384;
+    EVP_MD_free(md);
+    return hash;
+}
+
 static const OSSL_ITEM reason_strings[] = {
     {KPSA_R_HANDLE_UNRESOLVED, "kpsa handle does not resolve"},
     {KPSA_R_TOKEN, "kpsa token failure"},
@@ -65,7 +82,21 @@ static const OSSL_ALGORITHM kdfs[] = {
     {"TLS1-PRF", "provider=kpsa", kpsa_tls1_prf_functions,
      "TLS 1.2 PRF with the premaster on a PKCS#11 token"},
     {"TLS13-KDF", "provider=kpsa", kpsa_tls13_kdf_functions,
-     "TLS 1.3 key schedule; refuses kpsa handles, which need TLS 1.2"},
+     "TLS 1.3 key schedule with the PSK-constant secrets on a token"},
+    {NULL, NULL, NULL, NULL},
+};
+
+/* The TLS 1.3 binder is an HMAC EVP_PKEY; both halves must be kpsa's, or
+ * EVP would export the key to the other provider. */
+static const OSSL_ALGORITHM keymgmts[] = {
+    {"HMAC", "provider=kpsa", kpsa_hmac_keymgmt_functions,
+     "HMAC keys; binder keys stay on the token"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM signatures[] = {
+    {"HMAC", "provider=kpsa", kpsa_hmac_signature_functions,
+     "HMAC; the TLS 1.3 binder computed on the token"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -74,7 +105,16 @@ static const OSSL_ALGORITHM *query_operation(void *provctx, int id,
 {
     (void)provctx;
     *no_store = 0;
-    return id == OSSL_OP_KDF ? kdfs : NULL;
+    switch (id) {
+    case OSSL_OP_KDF:
+        return kdfs;
+    case OSSL_OP_KEYMGMT:
+        return keymgmts;
+    case OSSL_OP_SIGNATURE:
+        return signatures;
+    default:
+        return NULL;
+    }
 }
 
 static const OSSL_PARAM *gettable_params(void *provctx)

@@ -461,14 +461,6 @@ refused "refused, MD5-SHA1 PRF: kpsa client -> OpenSSL server, TLS 1.1, PSK-AES1
 refused "refused, MD5-SHA1 PRF: OpenSSL client -> kpsa server, DTLS 1.0, PSK-AES128-CBC-SHA, EMS on" \
     server openssl dtls10 "$O" "$HANDLE" "$KEY" "$R"
 
-# TLS 1.3 is not served yet: the handle must not reach the default
-# provider's TLS13-KDF as key bytes.
-R="offered as a TLS 1.3 PSK"
-refused "refused, TLS 1.3: OpenSSL client -> kpsa server, TLS 1.3, TLS_AES_128_GCM_SHA256" \
-    server openssl tls13 "$S" "$HANDLE" "$KEY" "$R"
-refused "refused, TLS 1.3: kpsa client -> OpenSSL server, TLS 1.3, TLS_AES_128_GCM_SHA256" \
-    client openssl tls13 "$S" "$HANDLE" "$KEY" "$R"
-
 R="names no key"
 refused "refused, handle of no key: OpenSSL client -> kpsa server, TLS 1.2, $S, EMS on" \
     server openssl tls "$S" "$NOKEY" "$KEY" "$R"
