@@ -42,6 +42,7 @@
 
 struct kpsa_server {
     struct kpsa_store *store;
+    unsigned flags;
     pthread_mutex_t lock; /* guards map against a reload */
     struct kpsa_map *map;
 };
@@ -52,6 +53,7 @@ struct binding {
     char handle[HANDLE_LEN + 1];
     char id_b[IDB_MAX + 1];                 /* client side */
     char credential_id[CREDENTIAL_MAX + 1]; /* server side */
+    unsigned tls13_hash;
     enum kpsa_entity entity;
     char entity_id[ENTITY_MAX + 1];
 };
@@ -241,17 +243,55 @@ static int made_for_kpsa(SSL_CTX *ctx, char err[KPSA_ERRLEN])
     return 0;
 }
 
-/* (D)TLS 1.2 only: TS-0003 10.2.1 names no other version, and the family
- * holds no TLS 1.0 or 1.1 PRF secret. */
-static int limit_versions(SSL_CTX *ctx, SSL *ssl, int dtls)
+/* (D)TLS 1.2: TS-0003 10.2.1 names no other version, and the family holds
+ * no TLS 1.0 or 1.1 PRF secret; TLS 1.3 when the caller asks for it. */
+static int limit_versions(SSL_CTX *ctx, SSL *ssl, int dtls, unsigned flags,
+                          char err[KPSA_ERRLEN])
 {
     int v = dtls ? DTLS1_2_VERSION : TLS1_2_VERSION;
+    int max = (flags & KPSA_TLS13) ? TLS1_3_VERSION : v;
+    int ok;
 
-    if (ssl != NULL)
-        return SSL_set_min_proto_version(ssl, v) &&
-               SSL_set_max_proto_version(ssl, v);
-    return SSL_CTX_set_min_proto_version(ctx, v) &&
-           SSL_CTX_set_max_proto_version(ctx, v);
+    if (dtls && (flags & KPSA_TLS13)) {
+        set_err(err, "%s",
+                "TLS 1.3 was asked for over DTLS, and OpenSSL "
+                "3.0 has no DTLS 1.3");
+        return 0;
+    }
+    ok = ssl != NULL ? SSL_set_min_proto_version(ssl, v) &&
+                           SSL_set_max_proto_version(ssl, max)
+                     : SSL_CTX_set_min_proto_version(ctx, v) &&
+                           SSL_CTX_set_max_proto_version(ctx, max);
+    if (!ok)
+        set_err(err, "%s", "cannot set the protocol versions");
+    return ok;
+}
+
+/* RFC 8446 B.4: TLS_AES_128_GCM_SHA256 and TLS_AES_256_GCM_SHA384. */
+static const SSL_CIPHER *tls13_suite(SSL *ssl, unsigned hash)
+{
+    static const unsigned char sha256[] = {0x13, 0x01}, sha384[] = {0x13, 0x02};
+
+    return SSL_CIPHER_find(ssl, hash == 384 ? sha384 : sha256);
+}
+
+/* An external PSK session whose master key is the handle (RFC 8446
+ * 4.2.11): the kpsa provider turns it into the early secret's handle. */
+static SSL_SESSION *tls13_session(SSL *ssl, const struct binding *b,
+                                  unsigned hash)
+{
+    const SSL_CIPHER *suite = tls13_suite(ssl, hash);
+    SSL_SESSION *sess = SSL_SESSION_new();
+
+    if (sess == NULL || suite == NULL ||
+        !SSL_SESSION_set1_master_key(sess, (const unsigned char *)b->handle,
+                                     HANDLE_LEN) ||
+        !SSL_SESSION_set_cipher(sess, suite) ||
+        !SSL_SESSION_set_protocol_version(sess, TLS1_3_VERSION)) {
+        SSL_SESSION_free(sess);
+        return NULL;
+    }
+    return sess;
 }
 
 /* ---- Entity A ---- */
@@ -272,6 +312,26 @@ static unsigned int client_psk(SSL *ssl, const char *hint, char *identity,
     memcpy(identity, b->kpsa_id, id_len + 1);
     memcpy(psk, b->handle, HANDLE_LEN);
     return HANDLE_LEN;
+}
+
+/* TLS 1.3: the client offers the KpsaId with a session of the family's
+ * hash; after a HelloRetryRequest for another hash it offers none. */
+static int client_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
+                          size_t *id_len, SSL_SESSION **sess)
+{
+    const struct binding *b = SSL_get_ex_data(ssl, binding_index);
+
+    *sess = NULL;
+    if (b == NULL)
+        return 0;
+    if (md != NULL && EVP_MD_get_size(md) != (b->tls13_hash == 384 ? 48 : 32))
+        return 1;
+    *sess = tls13_session(ssl, b, b->tls13_hash);
+    if (*sess == NULL)
+        return 0;
+    *id = (const unsigned char *)b->kpsa_id;
+    *id_len = strlen(b->kpsa_id);
+    return 1;
 }
 
 static int client_names(struct binding *b, struct kpsa_store *store,
@@ -305,6 +365,7 @@ static int client_names(struct binding *b, struct kpsa_store *store,
         return -1;
     }
     snprintf(b->id_b, sizeof(b->id_b), "%s", cfg->id_b);
+    b->tls13_hash = store_tls13_hash(store, b->kpsa_id);
     return handle_of(b->kpsa_id, b->handle);
 }
 
@@ -335,11 +396,18 @@ KPSA_API int kpsa_client_setup(SSL *ssl, struct kpsa_store *store,
         set_err(err, "%s: no usable cipher suite in this list", ciphers);
         return -1;
     }
-    if (!limit_versions(NULL, ssl, dtls)) {
-        set_err(err, "%s", "cannot limit the connection to (D)TLS 1.2");
+    if (!limit_versions(NULL, ssl, dtls, cfg->flags, err))
+        return -1;
+    if ((cfg->flags & KPSA_TLS13) &&
+        !SSL_set_ciphersuites(ssl, b->tls13_hash == 384
+                                       ? "TLS_AES_256_GCM_SHA384"
+                                       : "TLS_AES_128_GCM_SHA256:"
+                                         "TLS_CHACHA20_POLY1305_SHA256")) {
+        set_err(err, "%s", "cannot set the TLS 1.3 suites");
         return -1;
     }
     SSL_set_psk_client_callback(ssl, client_psk);
+    SSL_set_psk_use_session_callback(ssl, client_session);
     return 0;
 }
 
@@ -372,6 +440,11 @@ KPSA_API void kpsa_server_free(struct kpsa_server *srv)
     kpsa_map_free(srv->map);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
+}
+
+KPSA_API void kpsa_server_set_flags(struct kpsa_server *srv, unsigned flags)
+{
+    srv->flags = flags;
 }
 
 KPSA_API void kpsa_server_set_map(struct kpsa_server *srv, struct kpsa_map *map)
@@ -426,6 +499,34 @@ static unsigned int server_psk(SSL *ssl, const char *identity,
     return HANDLE_LEN;
 }
 
+/* TLS 1.3 (RFC 8446 4.2.11): the identity as sent, not NUL-terminated.
+ * An unknown one gives no session, and the handshake fails without a
+ * token search; a known one a session of its family's hash. */
+static int server_session(SSL *ssl, const unsigned char *identity,
+                          size_t identity_len, SSL_SESSION **sess)
+{
+    struct kpsa_server *srv =
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_index);
+    char canonical[KPSAID_MAX + 1], why[KPSAID_ERR_MAX];
+    struct binding *b;
+
+    *sess = NULL;
+    if (srv == NULL ||
+        kpsaid_canonicalize((const char *)identity, identity_len,
+                            KPSAID_ALLOW_UNDERSCORE, canonical, why) != 0 ||
+        !store_has(srv->store, canonical) || (b = binding_of(ssl)) == NULL)
+        return 1;
+    memcpy(b->kpsa_id, canonical, sizeof(canonical));
+    if (handle_of(b->kpsa_id, b->handle) != 0)
+        return 0;
+    b->tls13_hash = store_tls13_hash(srv->store, b->kpsa_id);
+    *sess = tls13_session(ssl, b, b->tls13_hash);
+    if (*sess == NULL)
+        return 0;
+    bind_entity(srv, b);
+    return 1;
+}
+
 static int ctx_is_dtls(SSL_CTX *ctx)
 {
     SSL *probe = SSL_new(ctx);
@@ -452,16 +553,16 @@ KPSA_API int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
         set_err(err, "%s: no usable cipher suite in this list", ciphers);
         return -1;
     }
-    if (!limit_versions(ctx, NULL, dtls)) {
-        set_err(err, "%s", "cannot limit the server to (D)TLS 1.2");
+    if (!limit_versions(ctx, NULL, dtls, srv->flags, err))
         return -1;
-    }
     /* No resumption: every association runs the PSK exchange, so it
      * proves possession of Kpsa and is bound to its Credential-ID. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx,
                         SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
     SSL_CTX_set_psk_server_callback(ctx, server_psk);
+    if (srv->flags & KPSA_TLS13)
+        SSL_CTX_set_psk_find_session_callback(ctx, server_session);
     return 0;
 }
 

@@ -103,6 +103,15 @@ SSL_CTX *kpsa_ssl_ctx_new(OSSL_LIB_CTX *libctx, const char *propq,
 
 /* ---- Entity A: the client ---- */
 
+/* Flags of a client or a server. */
+enum kpsa_flags {
+    /* Offer TLS 1.3 (RFC 8446 external PSK) besides TLS 1.2. TS-0003
+     * 10.2.1 names (D)TLS 1.2 only; OpenSSL 3.0 has no DTLS 1.3. A key
+     * imported with --tls13-sha384 uses SHA-384 suites in TLS 1.3, any
+     * other SHA-256 ones; both ends must agree. */
+    KPSA_TLS13 = 1u << 0,
+};
+
 struct kpsa_client_config {
     const char *kpsa_id;  /* the KpsaId to authenticate with */
     const char *id_b;     /* the AE-ID or CSE-ID the client means to reach */
@@ -110,6 +119,7 @@ struct kpsa_client_config {
     /* Cipher suites; NULL: the TS-0003 10.2.2 profile, TLS
      * PSK-AES128-CBC-SHA256 first, DTLS PSK-AES128-CCM8 first. */
     const char *ciphers;
+    unsigned flags; /* enum kpsa_flags */
 };
 
 /*
@@ -133,6 +143,8 @@ struct kpsa_server;
 struct kpsa_server *kpsa_server_new(struct kpsa_store *store,
                                     struct kpsa_map *map);
 void kpsa_server_free(struct kpsa_server *srv);
+/* enum kpsa_flags for contexts set up after this call. */
+void kpsa_server_set_flags(struct kpsa_server *srv, unsigned flags);
 /* Swaps in a new map (owned from now on) for later connections, e.g. after
  * a reload; connections already bound keep what they were bound to. */
 void kpsa_server_set_map(struct kpsa_server *srv, struct kpsa_map *map);

@@ -151,3 +151,17 @@ int store_has(struct kpsa_store *store, const char *kpsaid)
     pthread_mutex_unlock(&store->lock);
     return found;
 }
+
+unsigned store_tls13_hash(struct kpsa_store *store, const char *kpsaid)
+{
+    const struct family *fam;
+    unsigned hash = 256;
+
+    pthread_mutex_lock(&store->lock);
+    fam = family_lookup(store->idx, kpsaid);
+    if (fam != NULL &&
+        (fam->members & MEMBERS_TLS13_SHA384) == MEMBERS_TLS13_SHA384)
+        hash = 384;
+    pthread_mutex_unlock(&store->lock);
+    return hash;
+}

@@ -39,6 +39,8 @@ serve() {
     local token=$1
     shift
     PORT=$(free_port)
+    # A fresh log, so that the wait below reads this server's lines only.
+    rm -f "$WORK/serve.out" "$WORK/serve.err"
     KPSA_TOKEN=$token KPSA_DEBUG=1 "$KPSA" serve \
         --listen "127.0.0.1:$PORT" "$@" >"$WORK/serve.out" \
         2>"$WORK/serve.err" &
@@ -215,6 +217,31 @@ else
 fi
 check "and the map in use stays" served "cse-id=/mn-cse-7"
 stop_serve
+
+# --- TLS 1.3 when both ends ask for it (TS-0003 names TLS 1.2 only) -------
+printf '12-%s AE Cdev-01\n' "$ID" >"$WORK/map"
+serve "$SRV_TOKEN" --map "$WORK/map" --tls1.3
+connect "$DEV_TOKEN" hello13 --kpsa-id "$ID" --id-b /in-cse \
+    --sni in-cse.example.net --tls1.3
+check "--tls1.3: kpsa connect and kpsa serve associate over TLS 1.3" \
+    bash -c "[ $RC = 0 ] && grep -q 'protocol=TLSv1.3 .* id-b=/in-cse\$' '$WORK/conn.out' &&
+        grep -qx hello13 '$WORK/conn.out'"
+check "--tls1.3: the server binds it to the Credential-ID and AE-ID" \
+    grep -Eq "protocol=TLSv1.3 cipher=TLS_[A-Z0-9_]+_SHA256 sni=in-cse.example.net credential-id=12-$ID ae-id=Cdev-01" \
+    "$WORK/serve.out"
+connect "$DEV_TOKEN" hello12 --kpsa-id "$ID" --id-b /in-cse \
+    --sni in-cse.example.net
+check "--tls1.3 on the server only: a TLS 1.2 client still associates" \
+    bash -c "[ $RC = 0 ] && grep -q 'protocol=TLSv1.2 ' '$WORK/conn.out'"
+gnutls_cli "$ID" "$(cat "$WORK/key")" --priority \
+    'NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK'
+check "--tls1.3: gnutls-cli with the raw key over TLS 1.3" \
+    bash -c "grep -qx from-gnutls '$WORK/conn.out' &&
+        grep -q 'protocol=TLSv1.3 .*credential-id=12-$ID' '$WORK/serve.out'"
+stop_serve
+expect "--tls1.3 with --dtls is refused" 3 \
+    "kpsa: TLS 1.3 was asked for over DTLS, and OpenSSL 3.0 has no DTLS 1.3" \
+    "$KPSA" serve --listen 127.0.0.1:1 --dtls --tls1.3
 
 # --- SA2 (TS-0003 8.2.1): roles reversed, the same credentials ------------
 serve "$DEV_TOKEN"

@@ -462,7 +462,10 @@ static int serve_loop(const struct assoc_opts *o, struct endpoint *ep,
     if (lfd < 0)
         return EXIT_USAGE;
     fprintf(stderr, "kpsa: listening on %s (%s), %zu KpsaIds on the token\n",
-            o->address, o->dtls ? "DTLS 1.2" : "TLS 1.2",
+            o->address,
+            o->dtls    ? "DTLS 1.2"
+            : o->tls13 ? "TLS 1.2 and 1.3"
+                       : "TLS 1.2",
             kpsa_store_count(ep->store));
     pfd.fd = lfd;
     pfd.events = POLLIN;
@@ -498,6 +501,8 @@ int assoc_serve(const struct assoc_opts *o)
         ret = fail(NULL, EXIT_TOKEN, "out of memory");
     if (srv != NULL)
         map = NULL; /* the server owns it now */
+    if (srv != NULL)
+        kpsa_server_set_flags(srv, o->tls13 ? KPSA_TLS13 : 0);
     if (ret == EXIT_OK && kpsa_server_setup(ep.ctx, srv, NULL, err) != 0)
         ret = fail(NULL, EXIT_TOKEN, err);
     if (ret == EXIT_OK && o->dtls) {
@@ -626,7 +631,8 @@ static int associate(SSL *ssl, const struct assoc_opts *o)
 static int client_prepare(const struct assoc_opts *o, struct endpoint *ep,
                           SSL **ssl)
 {
-    struct kpsa_client_config cfg = {o->kpsa_id, o->id_b, o->sni, NULL};
+    struct kpsa_client_config cfg = {o->kpsa_id, o->id_b, o->sni, NULL,
+                                     o->tls13 ? KPSA_TLS13 : 0};
     char host[256], err[KPSA_ERRLEN];
     const char *port;
 

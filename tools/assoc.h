@@ -8,6 +8,7 @@ struct assoc_opts {
     const char *map;                         /* serve: --map */
     const char *kpsa_id, *id_b, *sni;        /* connect */
     int dtls;
+    int tls13; /* offer TLS 1.3 besides TLS 1.2 */
 };
 
 /* Exit codes beyond kpsa's own 0 to 3: the association failed. */

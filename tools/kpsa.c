@@ -47,6 +47,7 @@ enum opt_bit {
     O_KPSA_ID = 1u << 14,
     O_ID_B = 1u << 15,
     O_SNI = 1u << 16,
+    O_TLS13 = 1u << 17,
 };
 
 /* What a command takes besides its options. */
@@ -114,13 +115,15 @@ static const struct command commands[] = {
     {"validate", "KPSAID [--allow-underscore]",
      "apply the KpsaId rules; no token needed", cmd_validate,
      O_ALLOW_UNDERSCORE, ARG_KPSAID},
-    {"serve", "--listen ADDR:PORT [--dtls] [--map FILE]",
+    {"serve", "--listen ADDR:PORT [--dtls|--tls1.3] [--map FILE]",
      "accept TS-0003 associations; print what each is bound to, echo "
      "its data",
-     cmd_serve, O_LISTEN | O_DTLS | O_MAP, ARG_NONE},
-    {"connect", "HOST:PORT --kpsa-id KPSAID --id-b IDB [--sni NAME] [--dtls]",
+     cmd_serve, O_LISTEN | O_DTLS | O_TLS13 | O_MAP, ARG_NONE},
+    {"connect",
+     "HOST:PORT --kpsa-id KPSAID --id-b IDB [--sni NAME]\n"
+     "        [--dtls|--tls1.3]",
      "associate with IdB, send standard input, print the reply", cmd_connect,
-     O_KPSA_ID | O_ID_B | O_SNI | O_DTLS, ARG_ADDRESS},
+     O_KPSA_ID | O_ID_B | O_SNI | O_DTLS | O_TLS13, ARG_ADDRESS},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -529,6 +532,7 @@ static void assoc_opts_of(const struct opts *o, struct assoc_opts *a)
     a->token = o->token;
     a->pin_source = o->pin_source;
     a->dtls = (o->seen & O_DTLS) != 0;
+    a->tls13 = (o->seen & O_TLS13) != 0;
     a->map = o->map;
     a->kpsa_id = o->kpsa_id;
     a->id_b = o->id_b;
@@ -578,6 +582,7 @@ static const struct option long_opts[] = {
     {"kpsa-id", required_argument, NULL, 'k'},
     {"id-b", required_argument, NULL, 'B'},
     {"sni", required_argument, NULL, 'n'},
+    {"tls1.3", no_argument, NULL, 'T'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -638,6 +643,8 @@ static int take_option(int c, struct opts *o)
     case 'n':
         o->sni = optarg;
         return O_SNI;
+    case 'T':
+        return O_TLS13;
     default:
         return -1;
     }
