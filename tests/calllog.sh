@@ -61,7 +61,8 @@ ID=hs@example.com
 "$KPSA" import "$ID" --in "$WORK/key" --allow-shared-key
 HANDLE=$("$KPSA" handle "$ID")
 for ps in tls1_2:PSK-AES128-CBC-SHA256 tls1_2:PSK-AES256-GCM-SHA384 \
-    tls1_2:ECDHE-PSK-AES128-CBC-SHA256 dtls1_2:PSK-AES128-CCM8; do
+    tls1_2:ECDHE-PSK-AES128-CBC-SHA256 dtls1_2:PSK-AES128-CCM8 \
+    tls1_3:PSK-AES128-CBC-SHA256; do
     if provider_instrumented; then
         skip "call log of two handshakes, ${ps%%:*}, ${ps#*:} (sanitizer build)"
     else

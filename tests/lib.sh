@@ -162,7 +162,8 @@ while True:
 
 # psk_serve N [PROTO] [SUITE]: an unmodified openssl s_server using kpsa
 # with $HANDLE for $ID, for N connections, on a free port of 127.0.0.1
-# ($PORT); PROTO is tls1_2 (default) or dtls1_2. It prints what clients
+# ($PORT); PROTO is tls1_2 (default), dtls1_2 or tls1_3 (SUITE then only
+# matters to TLS 1.2). It prints what clients
 # send to $WORK/srv.out, its errors to $WORK/srv; PID in SRV. Needs
 # KPSA_PROVIDER; writes the openssl.cnf from the current KPSA_* settings.
 psk_serve() {
