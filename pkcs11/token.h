@@ -36,6 +36,12 @@ void token_abandon(struct kpsa_token *tok);
 const struct kpsa_err *token_err(const struct kpsa_token *tok);
 struct kpsa_err *token_err_mut(struct kpsa_token *tok);
 
+/* Another session on base's token through the same module instance, in
+ * which base's object handles hold: token_sibling copies what it needs
+ * without a token call, token_sibling_open opens the session. */
+struct kpsa_token *token_sibling(struct kpsa_token *base);
+int token_sibling_open(struct kpsa_token *tok);
+
 /* Loads the module, selects the token, opens a session and logs in. */
 int token_open(struct kpsa_token *tok, const struct token_config *cfg);
 const char *token_label(const struct kpsa_token *tok);
@@ -71,6 +77,12 @@ int token_digest_key(struct kpsa_token *tok, CK_MECHANISM_TYPE mech,
                      const unsigned char *prefix, size_t prefix_len,
                      CK_OBJECT_HANDLE key, unsigned char *out, size_t out_len);
 int token_random(struct kpsa_token *tok, unsigned char *buf, size_t len);
+/* A session copy (CKA_TOKEN false) of a key: as sensitive and as
+ * unextractable as the original. */
+int token_copy_session(struct kpsa_token *tok, CK_OBJECT_HANDLE obj,
+                       CK_OBJECT_HANDLE *out);
+/* HMACs and key digests this process asked of tokens so far. */
+unsigned long long token_op_count(void);
 
 const char *token_rv_name(CK_RV rv);
 CK_RV token_rv_from_name(const char *name);

@@ -307,26 +307,9 @@ static int binder_on_token(struct hmac_sig *sig, unsigned char *out,
 {
     int member =
         out_len == 48 ? MEMBER_TLS13_SHA384_BINDER : MEMBER_TLS13_SHA256_BINDER;
-    struct kpsa_token *tok;
-    const struct family *fam;
-    int failed;
 
-    if (keystore_acquire(sig->prov, sig->key->id, &tok, &fam) != 0)
-        return 0;
-    if (!(fam->found & MEMBER_BIT(member))) {
-        prov_error(sig->prov, KPSA_R_UNSUPPORTED,
-                   "%s: the family lacks the %s member", fam->kpsaid,
-                   member_defs[member].name);
-        keystore_release(sig->prov, 0, fam->kpsaid);
-        return 0;
-    }
-    prov_mark(sig->prov);
-    failed = token_hmac(tok, out_len == 48 ? CKM_SHA384_HMAC : CKM_SHA256_HMAC,
-                        fam->handle[member], sig->msg, sig->msg_len, out,
-                        out_len) != 0;
-    prov_drop_foreign(sig->prov);
-    keystore_release(sig->prov, failed, fam->kpsaid);
-    return !failed;
+    return keystore_hmac(sig->prov, sig->key->id, member, sig->msg,
+                         sig->msg_len, out, out_len);
 }
 
 static int sig_final(void *vsig, unsigned char *out, size_t *out_len,

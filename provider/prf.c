@@ -237,11 +237,11 @@ static int all_zero(const unsigned char *p, size_t len)
  * per-connection prefix and the stored Kpsa; that hash depends on the
  * connection's secret, so it may leave the token and feed the default PRF.
  */
-static int derive_mixed(struct prf_ctx *ctx, struct kpsa_token *tok,
-                        const struct family *fam, unsigned hash,
-                        const struct premaster *pm, unsigned char *out,
-                        size_t out_len)
+static int derive_mixed(struct prf_ctx *ctx, struct keystore_use *use,
+                        unsigned hash, const struct premaster *pm,
+                        unsigned char *out, size_t out_len)
 {
+    const struct family *fam = &use->fam;
     size_t block = hash == 384 ? 128 : 64, hl = hash == 384 ? 48 : 32;
     size_t total = 2 + pm->other_len + 2 + fam->key_len;
     unsigned char *prefix = NULL, key[HASH_MAX];
@@ -271,9 +271,10 @@ static int derive_mixed(struct prf_ctx *ctx, struct kpsa_token *tok,
     prefix[2 + pm->other_len] = (unsigned char)(fam->key_len >> 8);
     prefix[3 + pm->other_len] = (unsigned char)fam->key_len;
     prov_mark(ctx->prov);
-    ret = token_digest_key(tok, hash == 384 ? CKM_SHA384 : CKM_SHA256, prefix,
-                           4 + pm->other_len, fam->handle[MEMBER_KPSA], key,
-                           hl) == 0
+    ret = token_digest_key(keystore_token(use),
+                           hash == 384 ? CKM_SHA384 : CKM_SHA256, prefix,
+                           4 + pm->other_len, keystore_object(use, MEMBER_KPSA),
+                           key, hl) == 0
               ? 0
               : -2;
     prov_drop_foreign(ctx->prov);
@@ -295,32 +296,32 @@ static int derive_with_handle(struct prf_ctx *ctx, const struct premaster *pm,
                               size_t out_len)
 {
     unsigned hash = prf_hash(ctx);
-    struct kpsa_token *tok = NULL;
-    const struct family *fam = NULL;
+    struct keystore_use use;
     int rc;
 
     if (hash == 0) {
         prov_error(ctx->prov, KPSA_R_UNSUPPORTED,
-                   "handle kpsa1.%s with PRF digest %s: kpsa serves TLS 1.2 "
-                   "and DTLS 1.2 only",
+                   "handle kpsa1.%s with PRF digest %s: kpsa serves TLS 1.2, "
+                   "DTLS 1.2 and TLS 1.3; TLS 1.0 and 1.1 have no key here",
                    id, ctx->digest[0] ? ctx->digest : "(none)");
         return 0;
     }
-    if (keystore_acquire(ctx->prov, id, &tok, &fam) != 0)
+    if (keystore_acquire(ctx->prov, id, &use) != 0)
         return 0;
     if (pm->other_len == pm->psk_len && all_zero(pm->other, pm->other_len)) {
         prov_mark(ctx->prov);
-        rc = token_p_hash(tok, hash,
-                          fam->handle[hash == 384 ? MEMBER_TLS12_PMS_SHA384
-                                                  : MEMBER_TLS12_PMS_SHA256],
+        rc = token_p_hash(keystore_token(&use), hash,
+                          keystore_object(&use, hash == 384
+                                                    ? MEMBER_TLS12_PMS_SHA384
+                                                    : MEMBER_TLS12_PMS_SHA256),
                           ctx->seed, ctx->seed_len, out, out_len) == 0
                  ? 0
                  : -2;
         prov_drop_foreign(ctx->prov);
     } else {
-        rc = derive_mixed(ctx, tok, fam, hash, pm, out, out_len);
+        rc = derive_mixed(ctx, &use, hash, pm, out, out_len);
     }
-    keystore_release(ctx->prov, rc == -2, fam->kpsaid);
+    keystore_release(ctx->prov, &use, rc == -2);
     if (rc != 0)
         OPENSSL_cleanse(out, out_len);
     return rc == 0;

@@ -23,6 +23,19 @@ enum kpsa_reason {
     KPSA_R_INTERNAL = 104,
 };
 
+/* Sessions a process opens at most: handshakes beyond that many at once
+ * wait for one. */
+#define KEYSTORE_SESSIONS 8
+
+struct keystore_slot {
+    struct kpsa_token *tok; /* NULL: not open */
+    int busy;
+    /* Session copies of the members used in this session. */
+    CK_OBJECT_HANDLE *from, *to;
+    size_t n_copies, cap_copies;
+    int no_copies; /* the token refused to copy: use token objects */
+};
+
 struct kpsa_prov {
     const OSSL_CORE_HANDLE *core;
     OSSL_LIB_CTX *libctx; /* a child of the application's */
@@ -33,12 +46,16 @@ struct kpsa_prov {
     OSSL_FUNC_core_pop_error_to_mark_fn *pop_error_to_mark;
     char *module, *uri, *pin_source;
 
-    /* The key store: opened at first use, reopened after a fork or a
-     * token failure. One session, so token calls are serialised. */
+    /* The key store (keystore.c): opened at first use, reopened after a
+     * fork or a token failure. lock guards all of it and is never held
+     * across a handshake's token calls. */
     pthread_mutex_t lock;
-    struct kpsa_token *tok;
+    pthread_cond_t idle;        /* a session was given back */
+    struct kpsa_token *primary; /* reads the index */
     struct family_index *idx;
     struct timespec built; /* when idx was read from the token */
+    struct keystore_slot slot[KEYSTORE_SESSIONS];
+    unsigned generation; /* bumped whenever the store starts afresh */
     pid_t pid;
     int pin_rejected;
 };
@@ -63,16 +80,38 @@ void prov_drop_foreign(struct kpsa_prov *prov);
 /* 256 or 384 for a digest name of SHA-256 or SHA-384, else 0. */
 unsigned prov_hash(struct kpsa_prov *prov, const char *name);
 
+/* A family and a session of the pool, for one handshake step. */
+struct keystore_use {
+    struct family fam; /* a copy: the index may change meanwhile */
+    struct keystore_slot *slot;
+    unsigned generation;
+    int fresh; /* the slot's session is opened by keystore_acquire */
+};
+
 /*
- * Locks the store and finds the family a handle names; on success the
- * caller uses the token and calls keystore_release. On failure the error
- * is raised and the store is not locked.
+ * Finds the family a handle names and takes a session for its token
+ * calls; the caller computes, then calls keystore_release. On failure the
+ * error is raised and nothing is taken.
  */
 int keystore_acquire(struct kpsa_prov *prov, const char *handle_id,
-                     struct kpsa_token **tok, const struct family **fam);
-/* failed: the token call failed; its error is raised and the token is
- * reopened before the next use. */
-void keystore_release(struct kpsa_prov *prov, int failed, const char *kpsaid);
+                     struct keystore_use *use);
+struct kpsa_token *keystore_token(struct keystore_use *use);
+/* The object to compute with: the member's session copy, made at its
+ * first use in this session, or the token object. */
+CK_OBJECT_HANDLE keystore_object(struct keystore_use *use, int member);
+/* failed: a token call failed; its error is raised, and the store starts
+ * afresh at the next use. */
+void keystore_release(struct kpsa_prov *prov, struct keystore_use *use,
+                      int failed);
+/* One HMAC (SHA-256 for 32 bytes of output, SHA-384 for 48) with a
+ * member of the family a handle names. Returns 1, or 0 with the error
+ * raised. */
+int keystore_hmac(struct kpsa_prov *prov, const char *handle_id, int member,
+                  const unsigned char *msg, size_t len, unsigned char *out,
+                  size_t out_len);
+/* The family alone, without a session. */
+int keystore_find(struct kpsa_prov *prov, const char *handle_id,
+                  struct family *fam);
 void keystore_close(struct kpsa_prov *prov);
 /* At teardown: the process is exiting and libcrypto is half gone. */
 void keystore_abandon(struct kpsa_prov *prov);

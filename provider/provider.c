@@ -157,6 +157,7 @@ static void teardown(void *provctx)
     struct kpsa_prov *prov = provctx;
 
     keystore_abandon(prov);
+    pthread_cond_destroy(&prov->idle);
     pthread_mutex_destroy(&prov->lock);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->module);
@@ -243,7 +244,8 @@ OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in,
     /* Inner algorithms are fetched here with provider=default: never from
      * the application's context, whose preference would pick kpsa again. */
     prov->libctx = OSSL_LIB_CTX_new_child(core, in);
-    if (prov->libctx == NULL || pthread_mutex_init(&prov->lock, NULL) != 0) {
+    if (prov->libctx == NULL || pthread_mutex_init(&prov->lock, NULL) != 0 ||
+        pthread_cond_init(&prov->idle, NULL) != 0) {
         OSSL_LIB_CTX_free(prov->libctx);
         free(prov);
         return 0;

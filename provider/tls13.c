@@ -251,20 +251,18 @@ enum { OFF_EARLY, OFF_BINDER, OFF_DERIVED, OFF_HS_KE, OFF_MS_KE };
 /* The family must hold the TLS 1.3 members of this hash. */
 static int family_serves(struct kpsa_prov *prov, const char *id, unsigned hash)
 {
-    struct kpsa_token *tok;
-    const struct family *fam;
+    struct family fam;
     unsigned want = hash == 384 ? MEMBERS_TLS13_SHA384 : MEMBERS_TLS13_SHA256;
     int ok;
 
-    if (keystore_acquire(prov, id, &tok, &fam) != 0)
+    if (keystore_find(prov, id, &fam) != 0)
         return 0;
-    ok = (fam->members & want) == want;
+    ok = (fam.members & want) == want;
     if (!ok)
         prov_error(prov, KPSA_R_UNSUPPORTED,
                    "%s: the family holds no TLS 1.3 SHA-%u members; "
                    "import the key with --tls13-sha%u",
-                   fam->kpsaid, hash, hash);
-    keystore_release(prov, 0, fam->kpsaid);
+                   fam.kpsaid, hash, hash);
     return ok;
 }
 
@@ -276,31 +274,11 @@ static int emit(struct tls13_ctx *ctx, enum handle_stage stage, const char *id,
     return handle_derived(stage, id, out_len, out) == 0;
 }
 
-/* HMAC on the token with the family's member as key. */
 static int token_mac(struct tls13_ctx *ctx, const char *id, int member,
                      const unsigned char *msg, size_t len, unsigned char *out,
                      size_t out_len)
 {
-    CK_MECHANISM_TYPE mech = out_len == 48 ? CKM_SHA384_HMAC : CKM_SHA256_HMAC;
-    struct kpsa_token *tok;
-    const struct family *fam;
-    int failed;
-
-    if (keystore_acquire(ctx->prov, id, &tok, &fam) != 0)
-        return 0;
-    if (!(fam->found & MEMBER_BIT(member))) {
-        prov_error(ctx->prov, KPSA_R_UNSUPPORTED,
-                   "%s: the family lacks the %s member", fam->kpsaid,
-                   member_defs[member].name);
-        keystore_release(ctx->prov, 0, fam->kpsaid);
-        return 0;
-    }
-    prov_mark(ctx->prov);
-    failed =
-        token_hmac(tok, mech, fam->handle[member], msg, len, out, out_len) != 0;
-    prov_drop_foreign(ctx->prov);
-    keystore_release(ctx->prov, failed, fam->kpsaid);
-    return !failed;
+    return keystore_hmac(ctx->prov, id, member, msg, len, out, out_len);
 }
 
 /* RFC 8446 7.1 HKDF-Expand-Label for one hash length, RFC 5869 2.3:

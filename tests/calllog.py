@@ -1,12 +1,21 @@
 """Reads a PKCS#11 call log written by OpenSC's pkcs11-spy and fails on any
 call that could bring a key value out of the token or weaken a key:
 a CKA_VALUE read of anything but a data object, a key created sensitive
-false or extractable true, a wrap, an attribute change, a copy."""
+false or extractable true, a wrap, an attribute change, a copy other than
+a session copy (a template of CKA_TOKEN false alone, which PKCS#11 makes as
+sensitive and unextractable as the original)."""
 import re
 import sys
 
-FORBIDDEN = {"C_WrapKey", "C_SetAttributeValue", "C_CopyObject",
-             "C_GetObjectSize"}
+FORBIDDEN = {"C_WrapKey", "C_SetAttributeValue", "C_GetObjectSize"}
+
+
+def session_copy(body):
+    """True when a C_CopyObject template sets CKA_TOKEN false and nothing
+    else."""
+    asked = body.split("[out]")[0]
+    attrs = re.findall(r"^\s+(CKA_\w+)\s+(\S+)", asked, re.M)
+    return attrs == [("CKA_TOKEN", "False")]
 
 
 def calls(text):
@@ -24,6 +33,8 @@ def check(text):
         obj = obj.group(1) if obj else None
         if name in FORBIDDEN:
             problems.append(f"{name} called")
+        if name == "C_CopyObject" and not session_copy(body):
+            problems.append("C_CopyObject with more than CKA_TOKEN false")
         if name == "C_GetAttributeValue":
             out = re.search(r"^\[out\][^\n]*\n\s+CKA_CLASS\s+(\w+)", body, re.M)
             if out:

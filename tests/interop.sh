@@ -453,7 +453,7 @@ refused "refused, 32-byte key: kpsa client -> GnuTLS server, TLS 1.2, $E, EMS on
     client gnutls tls "$E" "$HANDLE" "$KEY" "$R"
 
 O=PSK-AES128-CBC-SHA@SECLEVEL=0
-R="kpsa serves TLS 1.2 and DTLS 1.2 only"
+R="TLS 1.0 and 1.1 have no key here"
 refused "refused, MD5-SHA1 PRF: OpenSSL client -> kpsa server, TLS 1.1, PSK-AES128-CBC-SHA, EMS on" \
     server openssl tls11 "$O" "$HANDLE" "$KEY" "$R"
 refused "refused, MD5-SHA1 PRF: kpsa client -> OpenSSL server, TLS 1.1, PSK-AES128-CBC-SHA, EMS on" \
