@@ -20,6 +20,9 @@
 
 #define KPSA_PROV_NAME    "kpsa"
 #define KPSA_PROV_VERSION KPSA_VERSION
+/* HMACs and key digests asked of the token so far (uint64), for
+ * benchmarks: OSSL_PROVIDER_get_params. */
+#define KPSA_PARAM_TOKEN_OPS "kpsa-token-ops"
 
 void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
                    const char *func, int reason, const char *fmt, ...)
@@ -125,6 +128,8 @@ static const OSSL_PARAM *gettable_params(void *provctx)
         OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL,
                         0),
         OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+        OSSL_PARAM_DEFN(KPSA_PARAM_TOKEN_OPS, OSSL_PARAM_UNSIGNED_INTEGER, NULL,
+                        0),
         OSSL_PARAM_END,
     };
 
@@ -148,6 +153,9 @@ static int get_params(void *provctx, OSSL_PARAM params[])
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
     if (p != NULL && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    p = OSSL_PARAM_locate(params, KPSA_PARAM_TOKEN_OPS);
+    if (p != NULL && !OSSL_PARAM_set_uint64(p, token_op_count()))
         return 0;
     return 1;
 }
