@@ -19,7 +19,8 @@
 #define KPSA_API __attribute__((visibility("default")))
 
 struct kpsa_store {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;  /* idx, built, refresh_seconds; held briefly */
+    pthread_mutex_t build; /* tok: one index read at a time */
     struct kpsa_token *tok;
     struct family_index *idx;
     struct timespec built;
@@ -37,12 +38,15 @@ static void set_err(char err[KPSA_ERRLEN], const char *msg)
         snprintf(err, KPSA_ERRLEN, "%s", msg);
 }
 
-/* Reads a fresh index; the old one is replaced only on success. */
+/*
+ * Reads a fresh index with the build lock held and swaps it in under the
+ * store's lock, so lookups of known KpsaIds go on while the token is
+ * searched. The old index is replaced only on success.
+ */
 static int store_read(struct kpsa_store *store, char err[KPSA_ERRLEN])
 {
-    struct family_index *fresh = family_index_new();
+    struct family_index *fresh = family_index_new(), *old;
 
-    clock_gettime(CLOCK_MONOTONIC, &store->built);
     if (fresh == NULL) {
         set_err(err, "out of memory");
         return -1;
@@ -52,9 +56,17 @@ static int store_read(struct kpsa_store *store, char err[KPSA_ERRLEN])
         family_index_free(fresh);
         return -1;
     }
-    family_index_free(store->idx);
+    pthread_mutex_lock(&store->lock);
+    old = store->idx;
     store->idx = fresh;
+    pthread_mutex_unlock(&store->lock);
+    family_index_free(old);
     return 0;
+}
+
+static void mark_built(struct kpsa_store *store)
+{
+    clock_gettime(CLOCK_MONOTONIC, &store->built);
 }
 
 KPSA_API struct kpsa_store *kpsa_store_open(const struct kpsa_store_config *cfg,
@@ -74,7 +86,9 @@ KPSA_API struct kpsa_store *kpsa_store_open(const struct kpsa_store_config *cfg,
         return NULL;
     }
     pthread_mutex_init(&store->lock, NULL);
+    pthread_mutex_init(&store->build, NULL);
     store->refresh_seconds = 2;
+    mark_built(store);
     if (token_open(store->tok, &tc) != 0) {
         set_err(err, token_err(store->tok)->msg);
         goto fail;
@@ -93,6 +107,7 @@ KPSA_API void kpsa_store_free(struct kpsa_store *store)
         return;
     family_index_free(store->idx);
     token_free(store->tok);
+    pthread_mutex_destroy(&store->build);
     pthread_mutex_destroy(&store->lock);
     free(store);
 }
@@ -108,9 +123,9 @@ KPSA_API int kpsa_store_refresh(struct kpsa_store *store, char err[KPSA_ERRLEN])
 {
     int ret;
 
-    pthread_mutex_lock(&store->lock);
+    pthread_mutex_lock(&store->build);
     ret = store_read(store, err);
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_unlock(&store->build);
     return ret;
 }
 
@@ -132,22 +147,40 @@ static int whole(const struct family_index *idx, const char *kpsaid)
     return fam != NULL && family_is_whole(fam);
 }
 
-static int refresh_due(const struct kpsa_store *store)
+/* Called with the lock held: claims the next reread when it is due, so
+ * that one caller per interval does it. */
+static int claim_refresh(struct kpsa_store *store)
 {
     struct timespec now;
+    long long ms;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec - store->built.tv_sec >= (time_t)store->refresh_seconds;
+    ms = (long long)(now.tv_sec - store->built.tv_sec) * 1000 +
+         (now.tv_nsec - store->built.tv_nsec) / 1000000;
+    if (ms < (long long)store->refresh_seconds * 1000)
+        return 0;
+    store->built = now;
+    return 1;
 }
 
+/* An unknown KpsaId costs a lookup; at most one per interval rereads the
+ * token, and a caller that finds a reread under way does not wait. */
 int store_has(struct kpsa_store *store, const char *kpsaid)
 {
-    int found;
+    int found, reread;
 
     pthread_mutex_lock(&store->lock);
     found = whole(store->idx, kpsaid);
-    if (!found && refresh_due(store) && store_read(store, NULL) == 0)
-        found = whole(store->idx, kpsaid);
+    reread = !found && claim_refresh(store);
+    pthread_mutex_unlock(&store->lock);
+    if (!reread || pthread_mutex_trylock(&store->build) != 0)
+        return found;
+    found = store_read(store, NULL) == 0;
+    pthread_mutex_unlock(&store->build);
+    if (!found)
+        return 0;
+    pthread_mutex_lock(&store->lock);
+    found = whole(store->idx, kpsaid);
     pthread_mutex_unlock(&store->lock);
     return found;
 }
