@@ -328,8 +328,6 @@ static int extract(struct tls13_ctx *ctx, const struct secret_ref *key,
                    const struct secret_ref *salt, unsigned hash,
                    unsigned char *out, size_t out_len)
 {
-    unsigned char dhe[HASH_MAX * 4];
-
     if (key->kind == REF_BASE &&
         (salt->kind == REF_NONE ||
          (salt->kind == REF_PLAIN && all_zero(ctx->salt, ctx->salt_len))))
@@ -339,16 +337,11 @@ static int extract(struct tls13_ctx *ctx, const struct secret_ref *key,
         return refuse(ctx, "an extract outside kpsa's key schedule");
     if (salt->stage == STAGE_EARLY && no_dhe(ctx))
         return emit(ctx, STAGE_HANDSHAKE_KE, salt->id, hash, out, out_len);
-    if (salt->stage == STAGE_EARLY) {
-        /* psk_dhe_ke: HMAC(Derive-Secret(early, "derived", ""), (EC)DHE) */
-        if (ctx->key_len > sizeof(dhe))
-            return refuse(ctx, "an (EC)DHE secret longer than expected");
-        memcpy(dhe, ctx->key, ctx->key_len);
-        int ok = token_mac(ctx, salt->id, stage_member(hash, OFF_DERIVED), dhe,
-                           ctx->key_len, out, out_len);
-        OPENSSL_cleanse(dhe, sizeof(dhe));
-        return ok;
-    }
+    /* psk_dhe_ke: HMAC(Derive-Secret(early, "derived", ""), (EC)DHE); an
+     * FFDHE secret is as long as its prime, up to 1024 bytes. */
+    if (salt->stage == STAGE_EARLY)
+        return token_mac(ctx, salt->id, stage_member(hash, OFF_DERIVED),
+                         ctx->key, ctx->key_len, out, out_len);
     if (salt->stage == STAGE_HANDSHAKE_KE && no_dhe(ctx))
         return emit(ctx, STAGE_MASTER_KE, salt->id, hash, out, out_len);
     return refuse(ctx, "an extract outside kpsa's key schedule");

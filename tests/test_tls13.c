@@ -19,6 +19,7 @@
 
 #include "kat.h"
 #include "kpsa.h"
+#include "tlspair.h"
 
 struct peer_key {
     const char *id;
@@ -129,33 +130,9 @@ static SSL *kpsa_end(int server, int ke, struct kpsa_server *srv)
     return ssl;
 }
 
-/* Drives both ends over a BIO pair; 1 when both finished the handshake
- * and a record went each way. */
 static int run(SSL *client, SSL *server)
 {
-    BIO *a = NULL, *b = NULL;
-    char buf[16];
-    int done = 0;
-
-    if (!BIO_new_bio_pair(&a, 0, &b, 0))
-        return 0;
-    SSL_set_bio(client, a, a);
-    SSL_set_bio(server, b, b);
-    SSL_set_connect_state(client);
-    SSL_set_accept_state(server);
-    for (int i = 0; i < 50 && !done; i++) {
-        int c = SSL_do_handshake(client), s = SSL_do_handshake(server);
-
-        if ((c <= 0 && SSL_get_error(client, c) != SSL_ERROR_WANT_READ) ||
-            (s <= 0 && SSL_get_error(server, s) != SSL_ERROR_WANT_READ))
-            return 0;
-        done = c == 1 && s == 1;
-    }
-    return done && SSL_write(client, "ping", 4) == 4 &&
-           SSL_read(server, buf, sizeof(buf)) == 4 &&
-           SSL_write(server, "pong", 4) == 4 &&
-           SSL_read(client, buf, sizeof(buf)) == 4 &&
-           memcmp(buf, "pong", 4) == 0 && SSL_version(client) == TLS1_3_VERSION;
+    return tlspair_run(client, server) && SSL_version(client) == TLS1_3_VERSION;
 }
 
 static int diag_error(const char *line, size_t len, void *arg)
