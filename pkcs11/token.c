@@ -402,7 +402,15 @@ int token_find(struct kpsa_token *tok, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     if (rv != CKR_OK)
         return p11_fail(tok, "C_FindObjectsInit", rv, NULL);
     ret = find_batches(tok, out, count);
-    P11(tok, C_FindObjectsFinal, tok->session);
+    /* A search left open would refuse the session's next one
+     * (CKR_OPERATION_ACTIVE): a failure to end it is a failure. */
+    rv = P11(tok, C_FindObjectsFinal, tok->session);
+    if (ret == 0 && rv != CKR_OK) {
+        free(*out);
+        *out = NULL;
+        *count = 0;
+        ret = p11_fail(tok, "C_FindObjectsFinal", rv, NULL);
+    }
     return ret;
 }
 
@@ -430,7 +438,11 @@ int token_read_data(struct kpsa_token *tok, CK_OBJECT_HANDLE obj,
     CK_ATTRIBUTE data = {CKA_VALUE, buf, (CK_ULONG)cap};
     CK_RV rv;
 
-    if (token_get_attributes(tok, obj, &cls_attr, 1) != 0)
+    int rc = token_get_attributes(tok, obj, &cls_attr, 1);
+
+    if (rc < 0)
+        return -1; /* the failed call is named already */
+    if (rc > 0)
         return kpsa_err_set(&tok->err, KPSA_ERR_TOKEN,
                             "cannot read the class of a data object");
     if (cls != CKO_DATA)

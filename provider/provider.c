@@ -160,11 +160,28 @@ static int get_params(void *provctx, OSSL_PARAM params[])
     return 1;
 }
 
+/*
+ * A provider unloaded while the program runs closes its sessions and
+ * finalizes the module; one torn down by OPENSSL_cleanup at exit must not
+ * call a module that uses libcrypto itself (SoftHSM2 does), since
+ * libcrypto is half gone by then. atexit handlers run before
+ * OPENSSL_cleanup's, which libcrypto registered earlier.
+ */
+static int process_exiting;
+
+static void mark_exiting(void)
+{
+    process_exiting = 1;
+}
+
 static void teardown(void *provctx)
 {
     struct kpsa_prov *prov = provctx;
 
-    keystore_abandon(prov);
+    if (process_exiting)
+        keystore_abandon(prov);
+    else
+        keystore_close(prov);
     pthread_cond_destroy(&prov->idle);
     pthread_mutex_destroy(&prov->lock);
     OSSL_LIB_CTX_free(prov->libctx);
@@ -259,6 +276,7 @@ OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in,
         return 0;
     }
     read_config(prov, get_params_fn);
+    atexit(mark_exiting);
     *out = provider_functions;
     *provctx = prov;
     return 1;
