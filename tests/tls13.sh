@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a token with a SHA-256 and a SHA-384 TLS 1.3 family, then runs
-# test_tls13 (see its header).
+# test_tls13 (see its header); with VALGRIND=1 under Valgrind memcheck.
 here=$(dirname "$0")
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
@@ -19,7 +19,12 @@ export KPSA_ID256=dev-256@example.com KPSA_ID384=dev-384@example.com
 KPSA_KEY256=$(cat "$WORK/key256")
 KPSA_KEY384=$(cat "$WORK/key384")
 export KPSA_KEY256 KPSA_KEY384
-"${TEST_TLS13:-build/tests/test_tls13}"
+# VALGRIND=1: under memcheck, no error and nothing definitely lost.
+vg=()
+[ -n "${VALGRIND:-}" ] && vg=(valgrind -q --error-exitcode=99
+    --leak-check=full --errors-for-leak-kinds=definite
+    --show-leak-kinds=definite)
+"${vg[@]}" "${TEST_TLS13:-build/tests/test_tls13}"
 status=$?
 cleanup
 exit $status
