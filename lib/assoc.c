@@ -558,6 +558,8 @@ KPSA_API int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
     /* No resumption: every association runs the PSK exchange, so it
      * proves possession of Kpsa and is bound to its Credential-ID. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* TLS 1.3 sends tickets whatever SSL_OP_NO_TICKET says. */
+    SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_options(ctx,
                         SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
     SSL_CTX_set_psk_server_callback(ctx, server_psk);

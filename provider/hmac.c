@@ -171,7 +171,86 @@ static int key_match(const void *va, const void *vb, int selection)
            (a->raw_len == 0 || CRYPTO_memcmp(a->raw, b->raw, a->raw_len) == 0);
 }
 
+/* "Generation" of an HMAC key is the legacy way of making one from given
+ * bytes (EVP_PKEY_new_mac_key, openssl dgst -mac HMAC -macopt hexkey:):
+ * the bytes come as a parameter, as in an import. */
+struct hmac_gen {
+    struct kpsa_prov *prov;
+    unsigned char *raw;
+    size_t raw_len;
+};
+
+static int gen_set_params(void *vgen, const OSSL_PARAM params[])
+{
+    struct hmac_gen *gen = vgen;
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY);
+
+    if (p == NULL)
+        return 1;
+    OPENSSL_clear_free(gen->raw, gen->raw_len);
+    gen->raw = NULL;
+    gen->raw_len = 0;
+    return OSSL_PARAM_get_octet_string(p, (void **)&gen->raw, 0, &gen->raw_len);
+}
+
+static void *gen_init(void *provctx, int selection, const OSSL_PARAM params[])
+{
+    struct hmac_gen *gen = OPENSSL_zalloc(sizeof(*gen));
+
+    if (gen == NULL)
+        return NULL;
+    gen->prov = provctx;
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 ||
+        !gen_set_params(gen, params)) {
+        OPENSSL_free(gen);
+        return NULL;
+    }
+    return gen;
+}
+
+static const OSSL_PARAM *gen_settable(void *vgen, void *provctx)
+{
+    (void)vgen;
+    (void)provctx;
+    return key_types;
+}
+
+static void *gen_key(void *vgen, OSSL_CALLBACK *cb, void *cbarg)
+{
+    struct hmac_gen *gen = vgen;
+    struct hmac_key *key;
+    OSSL_PARAM p;
+
+    (void)cb;
+    (void)cbarg;
+    if (gen->raw == NULL || (key = key_new(gen->prov)) == NULL)
+        return NULL;
+    p = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, gen->raw,
+                                          gen->raw_len);
+    if (!take_raw(key, &p)) {
+        key_free(key);
+        return NULL;
+    }
+    return key;
+}
+
+static void gen_cleanup(void *vgen)
+{
+    struct hmac_gen *gen = vgen;
+
+    if (gen == NULL)
+        return;
+    OPENSSL_clear_free(gen->raw, gen->raw_len);
+    OPENSSL_free(gen);
+}
+
 const OSSL_DISPATCH kpsa_hmac_keymgmt_functions[] = {
+    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))gen_init},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))gen_set_params},
+    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, (void (*)(void))gen_settable},
+    {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))gen_key},
+    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))gen_cleanup},
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))key_new},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))key_free},
     {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))key_has},

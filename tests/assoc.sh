@@ -238,6 +238,18 @@ gnutls_cli "$ID" "$(cat "$WORK/key")" --priority \
 check "--tls1.3: gnutls-cli with the raw key over TLS 1.3" \
     bash -c "grep -qx from-gnutls '$WORK/conn.out' &&
         grep -q 'protocol=TLSv1.3 .*credential-id=12-$ID' '$WORK/serve.out'"
+if provider_instrumented; then
+    skip "--tls1.3: no session ticket is sent (sanitizer build)"
+else
+    (echo ticket; sleep 0.5) | KPSA_TOKEN=$DEV_TOKEN \
+        OPENSSL_CONF=$OPENSSL_CONF_KPSA timeout 20 openssl s_client -msg \
+        -connect "127.0.0.1:$PORT" -tls1_3 -psk "$HANDLE" \
+        -psk_identity "$ID" -servername in-cse.example.net \
+        >"$WORK/conn.out" 2>&1
+    check "--tls1.3: associated, and no session ticket is sent" \
+        bash -c "grep -qx ticket '$WORK/conn.out' &&
+            ! grep -q NewSessionTicket '$WORK/conn.out'"
+fi
 stop_serve
 expect "--tls1.3 with --dtls is refused" 3 \
     "kpsa: TLS 1.3 was asked for over DTLS, and OpenSSL 3.0 has no DTLS 1.3" \

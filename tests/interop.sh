@@ -486,6 +486,16 @@ fi
 judge "raw key, no handle, kpsa loaded on both sides: OpenSSL client -> OpenSSL server, TLS 1.2, $S, EMS on" \
     none tls "$S" on openssl
 
+# HMAC keys made the legacy way (EVP_PKEY_new_mac_key, as openssl dgst
+# -mac HMAC does) come from kpsa's HMAC key type when kpsa is preferred.
+hk=00112233445566778899aabbccddeeff
+want=$(printf abc | OPENSSL_CONF=$PLAIN_CNF openssl dgst -sha256 -mac HMAC \
+    -macopt "hexkey:$hk" 2>&1)
+got=$(printf abc | OPENSSL_CONF=$KPSA_CNF openssl dgst -sha256 -mac HMAC \
+    -macopt "hexkey:$hk" 2>&1)
+check "openssl dgst -mac HMAC with kpsa loaded: the default provider's MAC" \
+    [ "$got" = "$want" ]
+
 # --- the error queue: an application sees only its own errors -------------
 # The server reads the client's close_notify as a clean end (DONE), the
 # client reads the server's line; both fail when the token module's errors

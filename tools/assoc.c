@@ -264,9 +264,7 @@ static void print_binding(SSL *ssl, const char *peer)
         fputs(" sni=", stdout);
         print_safe(stdout, sni);
     }
-    printf(" credential-id=%s", kpsa_ssl_credential_id(ssl)
-                                    ? kpsa_ssl_credential_id(ssl)
-                                    : "(none)");
+    printf(" credential-id=%s", kpsa_ssl_credential_id(ssl));
     if (kind != KPSA_ENTITY_NONE)
         printf(" %s=%s", kind == KPSA_ENTITY_AE ? "ae-id" : "cse-id",
                entity_id);
@@ -292,6 +290,13 @@ static void serve_connection(SSL *ssl, const char *peer)
 
     if (SSL_accept(ssl) != 1) {
         fail(peer, 0, ossl_reason(why));
+        return;
+    }
+    /* Only a PSK handshake is an association (a certificate one, should
+     * the context allow it, is bound to nothing). */
+    if (kpsa_ssl_credential_id(ssl) == NULL) {
+        fail(peer, 0, "not a PSK association; closed");
+        SSL_shutdown(ssl);
         return;
     }
     print_binding(ssl, peer);
