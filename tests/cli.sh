@@ -259,4 +259,148 @@ expect "delete of an unknown KpsaId" 1 \
 expect "the key can be imported again after delete" 0 "" \
     "$KPSA" import "$ID" --allow-shared-key --in "$WORK/k32"
 
+# --- import --batch: many keys in one session, one line per refusal ----
+newkey() { openssl rand -hex 32; }
+kcv() {
+    printf 'kpsa check value' | openssl dgst -sha256 -mac HMAC \
+        -macopt "hexkey:$1" | sed 's/.*= //' | cut -c1-12
+}
+# added BEFORE: how many objects the token holds that snapshot BEFORE did
+# not, or "gone" if one of those has disappeared.
+added() {
+    if comm -23 <(printf '%s\n' "$1") <(snapshot) | grep -q .; then
+        echo gone
+    else
+        comm -13 <(printf '%s\n' "$1") <(snapshot) | grep -c .
+    fi
+}
+b1=$(newkey) b2=$(newkey) b3=$(newkey) b4=$(newkey) b5=$(newkey)
+printf '%s\n' "$b4" >"$WORK/b4.hex"
+printf '%s\n' "$b5" >"$WORK/b5.hex"
+cat >"$WORK/batch1" <<BATCH
+# three keys on their line, two in files of their own
+
+bat-1@batch.example.com $b1
+bat-2@batch.example.com	$b2
+  bat-3@Batch.Example.COM.   $b3
+bat-4@batch.example.com @$WORK/b4.hex
+bat-5@batch.example.com @$WORK/b5.hex
+BATCH
+before=$(snapshot)
+expect "import --batch: five keys, no progress bar off a terminal" 0 "" \
+    "$KPSA" import --batch "$WORK/batch1"
+check "the summary: imported 5, refused 0, time and rate" grep -qxE \
+    'imported 5, refused 0, in [0-9]+\.[0-9] s \([0-9]+ keys per minute\)' \
+    "$WORK/out"
+check "the five families are on the token, 10 objects each" \
+    [ "$(added "$before")" = 50 ]
+run "$KPSA" list
+check "list shows the five KpsaIds, canonical" bash -c "for i in 1 2 3 4 5; do
+    grep -q \"^bat-\$i@batch.example.com  32  \" '$WORK/out' || exit 1; done"
+run "$KPSA" check bat-3@batch.example.com
+check "a key on its line is stored as given" \
+    [ "$(cat "$WORK/out")" = "$(kcv "$b3")" ]
+run "$KPSA" check bat-5@batch.example.com
+check "a key in its own file is stored as given" \
+    [ "$(cat "$WORK/out")" = "$(kcv "$b5")" ]
+
+b6=$(newkey) b7=$(newkey)
+printf '%s' "$b7" | xxd -r -p | base64 >"$WORK/b7.b64"
+printf 'bat-6@batch.example.com %s\nbat-7@batch.example.com @%s\n' "$b6" \
+    "$WORK/b7.b64" >"$WORK/batch2"
+expect "--batch - reads standard input; --format is for key files" 0 "" \
+    "$KPSA" import --batch - --format base64 <"$WORK/batch2"
+check "the summary of standard input" grep -qE '^imported 2, refused 0, ' \
+    "$WORK/out"
+run "$KPSA" check bat-6@batch.example.com
+check "a key on its line is hex whatever --format" \
+    [ "$(cat "$WORK/out")" = "$(kcv "$b6")" ]
+run "$KPSA" check bat-7@batch.example.com
+check "a key file is read in --format" \
+    [ "$(cat "$WORK/out")" = "$(kcv "$b7")" ]
+
+r1=$(newkey) r2=$(newkey)
+printf '%s\n' "$r2" >"$WORK/r2.hex"
+cat >"$WORK/batch3" <<BATCH
+ok-1@batch.example.com $r1
+bad_1@batch.example.com $(newkey)
+short@batch.example.com 0011223344556677
+ok-1@batch.example.com $(newkey)
+OK-1@batch.example.com $(newkey)
+shared@batch.example.com $r1
+lonely@batch.example.com
+$r2
+ok-2@batch.example.com @$WORK/r2.hex
+bat-1@batch.example.com $(newkey)
+nothex@batch.example.com 00zz
+nofile@batch.example.com @$WORK/missing
+BATCH
+B=$WORK/batch3
+before=$(snapshot)
+expect "a batch with refusals: one exact line each, status 1" 1 \
+    "kpsa: $B:2: bad_1@batch.example.com: Issuer_Relative_KpsaId has '_' at position 4; only TS-0003 V3.18 allows it (--allow-underscore)
+kpsa: $B:3: short@batch.example.com: key is 8 bytes; at least 16 unless --allow-short (TS-0003 10.6 NOTE 3)
+kpsa: $B:4: ok-1@batch.example.com: already stored on token '$T'; delete it first (TS-0003 10.6: one Kpsa per KpsaId)
+kpsa: $B:5: OK-1@batch.example.com: differs only in letter case from stored 'ok-1@batch.example.com' (TS-0003 10.6: relative parts must be unique)
+kpsa: $B:6: shared@batch.example.com: the same key is stored under 'ok-1@batch.example.com' (TS-0003 10.6 NOTE 3); --allow-shared-key to store it anyway
+kpsa: $B:7: lonely@batch.example.com: one field, not two: a line is KPSAID KEY-HEX or KPSAID @PATH
+kpsa: $B:8: one field, not two: a line is KPSAID KEY-HEX or KPSAID @PATH
+kpsa: $B:10: bat-1@batch.example.com: already stored on token '$T'; delete it first (TS-0003 10.6: one Kpsa per KpsaId)
+kpsa: $B:11: nothex@batch.example.com: not hex: a non-hex character at offset 2
+kpsa: $B:12: nofile@batch.example.com: key file $WORK/missing: No such file or directory" \
+    "$KPSA" import --batch "$B"
+check "no refusal shows a key" bash -c \
+    "! grep -qi -e '$r1' -e '$r2' -e 0011223344556677 '$WORK/err'"
+check "the summary: imported 2, refused 10" grep -qxE \
+    'imported 2, refused 10, in [0-9]+\.[0-9] s \([0-9]+ keys per minute\)' \
+    "$WORK/out"
+check "the token gained the two good families and nothing else" \
+    [ "$(added "$before")" = 20 ]
+p11tool --list-objects >"$WORK/objects" 2>/dev/null
+for id in ok-1 ok-2; do
+    check "10 objects labelled $id@batch.example.com" [ "$(grep -cE \
+        "label: *'?$id@batch\.example\.com'?\$" "$WORK/objects")" = 10 ]
+done
+check "none labelled with a refused KpsaId" bash -c "! grep -E \
+    'label: *.?(bad_1|short|OK-1|shared|lonely|nothex|nofile)@' \
+    '$WORK/objects'"
+
+expect "--batch and a KpsaId" 2 \
+    "kpsa: import: takes no KpsaId with --batch; its lines name them" \
+    "$KPSA" import --batch "$WORK/batch1" x@batch.example.com
+expect "--batch and --in" 2 \
+    "kpsa: import: --batch and --in exclude each other; a batch line names its key file" \
+    "$KPSA" import --batch "$WORK/batch1" --in "$WORK/k32"
+expect "a missing batch file" 1 \
+    "kpsa: $WORK/missing: No such file or directory" \
+    "$KPSA" import --batch "$WORK/missing"
+expect "an empty batch imports nothing" 0 "" \
+    "$KPSA" import --batch - </dev/null
+check "and says so" grep -qE '^imported 0, refused 0, ' "$WORK/out"
+
+if command -v script >/dev/null; then
+    printf 'tty-1@batch.example.com %s\n' "$(newkey)" >"$WORK/batch4"
+    script -qec "'$KPSA' import --batch '$WORK/batch4'" /dev/null \
+        >"$WORK/tty" 2>&1
+    check "on a terminal, a progress bar redrawn in place" grep -q \
+        "$(printf '\r')\[#\{30\}\] 1/1 keys" "$WORK/tty"
+fi
+
+# faultmod fails the 12th C_CreateObject: the 2nd object of the 2nd key.
+if [ "${P11KIT:-0}" != 1 ] && [ -e "${FAULTMOD:-}" ]; then
+    printf 'f-%s@batch.example.com %s\n' 1 "$(newkey)" 2 "$(newkey)" \
+        3 "$(newkey)" >"$WORK/batch5"
+    before=$(snapshot)
+    expect "a token failure stops the batch with status 3" 3 \
+        "kpsa: $WORK/batch5:2: f-2@batch.example.com: member kpsa-sha256: C_CreateObject failed: CKR_DEVICE_MEMORY
+kpsa: $WORK/batch5:2: batch stopped; this key and the 1 after it were not imported" \
+        env KPSA_FAULT_MODULE="$SOFTHSM_MODULE" \
+        KPSA_FAULT_FUNC=C_CreateObject KPSA_FAULT_AT=12 \
+        KPSA_FAULT_RV=CKR_DEVICE_MEMORY \
+        "$KPSA" --module "$FAULTMOD" import --batch "$WORK/batch5"
+    check "the summary counts the key before it" grep -qE \
+        '^imported 1, refused 0, ' "$WORK/out"
+    check "only that key's family was written" [ "$(added "$before")" = 10 ]
+fi
+
 finish

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "assoc.h"
+#include "batch.h"
 #include "family.h"
 #include "handle.h"
 #include "keyinput.h"
@@ -48,6 +49,7 @@ enum opt_bit {
     O_ID_B = 1u << 15,
     O_SNI = 1u << 16,
     O_TLS13 = 1u << 17,
+    O_BATCH = 1u << 18,
 };
 
 /* What a command takes besides its options. */
@@ -55,10 +57,15 @@ enum positional { ARG_NONE, ARG_KPSAID, ARG_ADDRESS };
 
 #define O_STORE       (O_ALLOW_UNDERSCORE | O_ALLOW_SHARED | O_TLS13_SHA384)
 #define MIN_KEY_BYTES 16
+#define BATCH_MSG_MAX (KPSA_ERR_MAX + 4096) /* room for a key file's path */
+
+/* Options that stand for the positional argument: import --batch reads the
+ * KpsaIds from its input. */
+#define O_INSTEAD_OF_ARG O_BATCH
 
 struct opts {
     const char *module, *token, *pin_source;
-    const char *in, *out, *format, *bytes;
+    const char *in, *out, *format, *bytes, *batch;
     const char *listen, *map, *kpsa_id, *id_b, *sni;
     unsigned seen;
     const char *arg;             /* the KpsaId as typed, or the address */
@@ -92,10 +99,13 @@ static int cmd_connect(struct opts *o);
 
 static const struct command commands[] = {
     {"import",
-     "KPSAID [--in FILE|-] [--format hex|base64|raw] [--allow-short]\n"
-     "        [--allow-underscore] [--allow-shared-key] [--tls13-sha384]",
-     "store a key read from FILE or standard input", cmd_import,
-     O_IN | O_FORMAT | O_ALLOW_SHORT | O_STORE, ARG_KPSAID},
+     "KPSAID [--in FILE|-] | --batch FILE|-\n"
+     "        [--format hex|base64|raw] [--allow-short] [--allow-underscore]\n"
+     "        [--allow-shared-key] [--tls13-sha384]",
+     "store a key read from FILE or standard input; with --batch, one key\n"
+     "      a line: KPSAID KEY-HEX or KPSAID @PATH (a key file in --format)",
+     cmd_import, O_IN | O_FORMAT | O_ALLOW_SHORT | O_STORE | O_BATCH,
+     ARG_KPSAID},
     {"generate",
      "KPSAID [--bytes N] [--out FILE] [--allow-short] [--allow-underscore]\n"
      "        [--allow-shared-key] [--tls13-sha384]",
@@ -182,6 +192,12 @@ static unsigned store_flags(const struct opts *o)
            (o->seen & O_TLS13_SHA384 ? IMPORT_TLS13_SHA384 : 0);
 }
 
+/* Import and generate enforce the '_' rule (TS-0003 10.6). */
+static unsigned underscore_flag(const struct opts *o)
+{
+    return (o->seen & O_ALLOW_UNDERSCORE) ? KPSAID_ALLOW_UNDERSCORE : 0;
+}
+
 static int store_key(struct opts *o, const unsigned char *key, size_t len)
 {
     struct session s = {0};
@@ -195,47 +211,243 @@ static int store_key(struct opts *o, const unsigned char *key, size_t len)
 }
 
 /* The seed's NOTE 3 warns against low-entropy keys in TLS-PSK. */
+static int key_too_short(const struct opts *o, size_t len, char *msg,
+                         size_t cap)
+{
+    if (len >= MIN_KEY_BYTES || (o->seen & O_ALLOW_SHORT))
+        return 0;
+    snprintf(msg, cap,
+             "key is %zu bytes; at least 16 unless --allow-short (TS-0003 "
+             "10.6 NOTE 3)",
+             len);
+    return 1;
+}
+
 static int check_key_length(const struct opts *o, size_t len)
 {
     char msg[128];
 
-    if (len >= MIN_KEY_BYTES || (o->seen & O_ALLOW_SHORT))
+    if (!key_too_short(o, len, msg, sizeof(msg)))
         return EXIT_OK;
-    snprintf(msg, sizeof(msg),
-             "key is %zu bytes; at least 16 unless --allow-short (TS-0003 "
-             "10.6 NOTE 3)",
-             len);
     return fail(o->kpsaid, EXIT_REFUSED, msg);
+}
+
+static int readable_by_others(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+           (st.st_mode & (S_IRWXG | S_IRWXO));
 }
 
 static void warn_if_readable(const char *path, int fd)
 {
-    struct stat st;
-
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (st.st_mode & (S_IRWXG | S_IRWXO)))
+    if (readable_by_others(fd))
         fprintf(stderr, "kpsa: %s: warning: key file is readable by others\n",
                 path);
+}
+
+/* Returns 0, or -1 with errno set. */
+static int read_fd(int fd, unsigned char *buf, size_t cap, size_t *len)
+{
+    ssize_t n = 1;
+
+    *len = 0;
+    while (*len < cap && (n = read(fd, buf + *len, cap - *len)) > 0)
+        *len += (size_t)n;
+    return n < 0 ? -1 : 0;
 }
 
 static int read_all(const char *path, unsigned char *buf, size_t cap,
                     size_t *len)
 {
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
-    ssize_t n = 1;
+    int ret = EXIT_OK;
 
     if (fd < 0)
         return fail(path, EXIT_REFUSED, strerror(errno));
     if (fd != STDIN_FILENO)
         warn_if_readable(path, fd);
-    *len = 0;
-    while (*len < cap && (n = read(fd, buf + *len, cap - *len)) > 0)
-        *len += (size_t)n;
-    if (n < 0)
-        fail(path, EXIT_REFUSED, strerror(errno));
+    if (read_fd(fd, buf, cap, len) != 0)
+        ret = fail(path, EXIT_REFUSED, strerror(errno));
     if (fd != STDIN_FILENO)
         close(fd);
-    return n < 0 ? EXIT_REFUSED : EXIT_OK;
+    return ret;
+}
+
+static int key_format_of(const struct opts *o, enum key_format *fmt)
+{
+    *fmt = KEY_HEX;
+    if (o->format != NULL && key_format_from_name(o->format, fmt) != 0)
+        return fail(o->format, EXIT_USAGE, "format is hex, base64 or raw");
+    return EXIT_OK;
+}
+
+/* "KPSAID @PATH": the key has a file of its own, read as --in reads. */
+static int read_key_file(const struct opts *o, struct batch *b,
+                         const struct batch_line *line, const char *path,
+                         unsigned char raw[KEYINPUT_MAX + 1], size_t *len,
+                         char msg[BATCH_MSG_MAX])
+{
+    int fd = open(path, O_RDONLY), ret = 0;
+
+    if (fd < 0) {
+        snprintf(msg, BATCH_MSG_MAX, "key file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (readable_by_others(fd)) {
+        snprintf(msg, BATCH_MSG_MAX,
+                 "warning: key file %s is readable by others", path);
+        batch_say(b, line, o->kpsaid, msg);
+    }
+    if (read_fd(fd, raw, KEYINPUT_MAX + 1, len) != 0) {
+        snprintf(msg, BATCH_MSG_MAX, "key file %s: %s", path, strerror(errno));
+        ret = -1;
+    }
+    close(fd);
+    return ret;
+}
+
+/* The key of a batch line: hex on the line, or a key file in --format. */
+static int batch_key(const struct opts *o, struct batch *b,
+                     const struct batch_line *line, enum key_format fmt,
+                     unsigned char key[KPSA_KEY_MAX], size_t *len,
+                     char msg[BATCH_MSG_MAX])
+{
+    unsigned char raw[KEYINPUT_MAX + 1];
+    const char *path = line->key[0] == '@' ? line->key + 1 : NULL;
+    char err[KEYINPUT_ERR_MAX];
+    size_t raw_len = 0;
+    int ret = -1;
+
+    if (path == NULL) {
+        ret = key_parse((const unsigned char *)line->key, strlen(line->key),
+                        KEY_HEX, key, len, err);
+        if (ret != 0)
+            snprintf(msg, BATCH_MSG_MAX, "%s", err);
+        return ret;
+    }
+    if (read_key_file(o, b, line, path, raw, &raw_len, msg) != 0)
+        goto out;
+    if (key_parse(raw, raw_len, fmt, key, len, err) != 0) {
+        snprintf(msg, BATCH_MSG_MAX, "key file %s: %s", path, err);
+        goto out;
+    }
+    ret = 0;
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return ret;
+}
+
+/* A refusal shows the KpsaId as typed until it passes the rules, but never
+ * a first field without '@': that may be a key written first. */
+static const char *shown_kpsaid(const char *field)
+{
+    return field != NULL && strchr(field, '@') != NULL ? field : NULL;
+}
+
+/* One batch line, under every rule of a single import. The index knows the
+ * lines imported before it. EXIT_TOKEN stops the batch. */
+static int import_line(struct opts *o, struct session *s, struct batch *b,
+                       const struct batch_line *line, enum key_format fmt)
+{
+    unsigned char key[KPSA_KEY_MAX];
+    const char *shown = shown_kpsaid(line->kpsaid);
+    char msg[BATCH_MSG_MAX];
+    size_t len = 0;
+    int ret = EXIT_REFUSED;
+
+    if (line->malformed != NULL) {
+        snprintf(msg, sizeof(msg), "%s", line->malformed);
+        goto out;
+    }
+    if (kpsaid_canonicalize(line->kpsaid, strlen(line->kpsaid),
+                            underscore_flag(o), o->kpsaid, msg) != 0)
+        goto out;
+    shown = o->kpsaid;
+    if (batch_key(o, b, line, fmt, key, &len, msg) != 0 ||
+        key_too_short(o, len, msg, sizeof(msg)))
+        goto out;
+    if (family_import(s->tok, s->idx, o->kpsaid, key, len, store_flags(o)) !=
+        0) {
+        const struct kpsa_err *err = token_err(s->tok);
+
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        ret = err->kind == KPSA_ERR_USER ? EXIT_REFUSED : EXIT_TOKEN;
+        goto out;
+    }
+    ret = EXIT_OK;
+out:
+    if (ret != EXIT_OK)
+        batch_say(b, line, shown, msg);
+    OPENSSL_cleanse(key, sizeof(key));
+    return ret;
+}
+
+/* A refused line does not stop the batch; a token failure does, since the
+ * lines after it would most likely fail the same way. */
+static int import_lines(struct opts *o, struct session *s, struct batch *b,
+                        enum key_format fmt)
+{
+    struct batch_line line;
+    int ret = EXIT_OK;
+
+    batch_start(b);
+    while (batch_next(b, &line) == 0) {
+        ret = import_line(o, s, b, &line, fmt);
+        if (ret == EXIT_TOKEN) {
+            batch_stopped(b, &line);
+            break;
+        }
+        batch_count(b, ret == EXIT_OK);
+    }
+    batch_summary(b);
+    if (ret == EXIT_TOKEN)
+        return EXIT_TOKEN;
+    return batch_refused(b) > 0 ? EXIT_REFUSED : EXIT_OK;
+}
+
+/* Read whole before the token is opened: an input that cannot be read
+ * costs no login, and the progress bar knows its total. */
+static int read_batch(const struct opts *o, struct batch **b)
+{
+    int std_in = strcmp(o->batch, "-") == 0;
+    int fd = std_in ? STDIN_FILENO : open(o->batch, O_RDONLY);
+    const char *name = std_in ? "standard input" : o->batch;
+    char err[BATCH_ERR_MAX];
+
+    if (fd < 0)
+        return fail(name, EXIT_REFUSED, strerror(errno));
+    if (!std_in)
+        warn_if_readable(name, fd);
+    *b = batch_read(fd, name, err);
+    if (!std_in)
+        close(fd);
+    return *b != NULL ? EXIT_OK : fail(name, EXIT_REFUSED, err);
+}
+
+/* Many keys in one session: one login and one enumeration of the token. */
+static int import_batch(struct opts *o)
+{
+    struct session s = {0};
+    struct batch *b = NULL;
+    enum key_format fmt = KEY_HEX;
+    int ret;
+
+    if (o->seen & O_IN)
+        return fail("import", EXIT_USAGE,
+                    "--batch and --in exclude each other; a batch line "
+                    "names its key file");
+    ret = key_format_of(o, &fmt);
+    if (ret == EXIT_OK)
+        ret = read_batch(o, &b);
+    if (ret == EXIT_OK)
+        ret = session_open(o, &s);
+    if (ret == EXIT_OK)
+        ret = import_lines(o, &s, b, fmt);
+    session_close(&s);
+    batch_free(b);
+    return ret;
 }
 
 static int cmd_import(struct opts *o)
@@ -247,10 +459,11 @@ static int cmd_import(struct opts *o)
     size_t raw_len = 0, len = 0;
     int ret;
 
-    if (o->format != NULL && key_format_from_name(o->format, &fmt) != 0) {
-        ret = fail(o->format, EXIT_USAGE, "format is hex, base64 or raw");
+    if (o->seen & O_BATCH)
+        return import_batch(o);
+    ret = key_format_of(o, &fmt);
+    if (ret != EXIT_OK)
         goto out;
-    }
     ret = read_all(path, raw, sizeof(raw), &raw_len);
     if (ret != EXIT_OK)
         goto out;
@@ -583,6 +796,7 @@ static const struct option long_opts[] = {
     {"id-b", required_argument, NULL, 'B'},
     {"sni", required_argument, NULL, 'n'},
     {"tls1.3", no_argument, NULL, 'T'},
+    {"batch", required_argument, NULL, 'A'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -645,6 +859,9 @@ static int take_option(int c, struct opts *o)
         return O_SNI;
     case 'T':
         return O_TLS13;
+    case 'A':
+        o->batch = optarg;
+        return O_BATCH;
     default:
         return -1;
     }
@@ -666,15 +883,33 @@ static int take_kpsaid(const struct command *cmd, struct opts *o)
     unsigned flags = KPSAID_ALLOW_UNDERSCORE;
 
     if (cmd->allowed & O_ALLOW_UNDERSCORE)
-        flags = (o->seen & O_ALLOW_UNDERSCORE) ? KPSAID_ALLOW_UNDERSCORE : 0;
+        flags = underscore_flag(o);
     if (kpsaid_canonicalize(o->arg, strlen(o->arg), flags, o->kpsaid, err))
         return fail(o->arg, EXIT_REFUSED, err);
     return EXIT_OK;
 }
 
+/* Called once o->seen is known to hold only options cmd allows. */
+static enum positional positional_of(const struct command *cmd,
+                                     const struct opts *o)
+{
+    return (o->seen & O_INSTEAD_OF_ARG) ? ARG_NONE : cmd->takes;
+}
+
+static const char *arg_count_error(const struct command *cmd,
+                                   enum positional takes)
+{
+    if (takes != cmd->takes)
+        return "takes no KpsaId with --batch; its lines name them";
+    return takes == ARG_KPSAID    ? "takes one KpsaId"
+           : takes == ARG_ADDRESS ? "takes one HOST:PORT"
+                                  : "takes no argument";
+}
+
 static int parse_args(int argc, char **argv, struct opts *o,
                       const struct command **cmd)
 {
+    enum positional takes;
     int c, bit, want;
 
     opterr = 0; /* errors are ours, in our format */
@@ -695,13 +930,11 @@ static int parse_args(int argc, char **argv, struct opts *o,
     if (o->seen & ~(*cmd)->allowed)
         return fail((*cmd)->name, EXIT_USAGE,
                     "an option does not apply; see kpsa --help");
-    want = 1 + ((*cmd)->takes != ARG_NONE);
+    takes = positional_of(*cmd, o);
+    want = 1 + (takes != ARG_NONE);
     if (argc - optind != want)
-        return fail((*cmd)->name, EXIT_USAGE,
-                    (*cmd)->takes == ARG_KPSAID    ? "takes one KpsaId"
-                    : (*cmd)->takes == ARG_ADDRESS ? "takes one HOST:PORT"
-                                                   : "takes no argument");
-    o->arg = (*cmd)->takes != ARG_NONE ? argv[optind + 1] : NULL;
+        return fail((*cmd)->name, EXIT_USAGE, arg_count_error(*cmd, takes));
+    o->arg = takes != ARG_NONE ? argv[optind + 1] : NULL;
     return EXIT_OK;
 }
 
@@ -716,7 +949,8 @@ int main(int argc, char **argv)
             usage(stderr);
         return ret;
     }
-    if (cmd->takes == ARG_KPSAID && (ret = take_kpsaid(cmd, &o)) != EXIT_OK)
+    if (positional_of(cmd, &o) == ARG_KPSAID &&
+        (ret = take_kpsaid(cmd, &o)) != EXIT_OK)
         return ret;
     return cmd->run(&o);
 }
