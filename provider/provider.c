@@ -5,6 +5,8 @@
  * OpenSSL a handle instead of Kpsa; everything else passes through to the
  * default provider unchanged. See kpsa-provider(7).
  */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,14 +166,25 @@ static int get_params(void *provctx, OSSL_PARAM params[])
  * A provider unloaded while the program runs closes its sessions and
  * finalizes the module; one torn down by OPENSSL_cleanup at exit must not
  * call a module that uses libcrypto itself (SoftHSM2 does), since
- * libcrypto is half gone by then. atexit handlers run before
- * OPENSSL_cleanup's, which libcrypto registered earlier.
+ * libcrypto is half gone by then. OPENSSL_atexit handlers run first in
+ * OPENSSL_cleanup; this library stays loaded once it registered one, so
+ * that the handler outlives an unloaded provider.
  */
 static int process_exiting;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static void mark_exiting(void)
 {
     process_exiting = 1;
+}
+
+static void watch_exit(void)
+{
+    Dl_info self;
+
+    if (dladdr(&process_exiting, &self) != 0 && self.dli_fname != NULL &&
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL)
+        OPENSSL_atexit(mark_exiting);
 }
 
 static void teardown(void *provctx)
@@ -276,7 +289,7 @@ OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in,
         return 0;
     }
     read_config(prov, get_params_fn);
-    atexit(mark_exiting);
+    pthread_once(&exit_once, watch_exit);
     *out = provider_functions;
     *provctx = prov;
     return 1;
