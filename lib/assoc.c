@@ -54,6 +54,7 @@ struct binding {
     char id_b[IDB_MAX + 1];                 /* client side */
     char credential_id[CREDENTIAL_MAX + 1]; /* server side */
     unsigned tls13_hash;
+    int identity_nul; /* the ClientKeyExchange's identity holds a NUL */
     enum kpsa_entity entity;
     char entity_id[ENTITY_MAX + 1];
 };
@@ -483,9 +484,15 @@ static unsigned int server_psk(SSL *ssl, const char *identity,
 {
     struct kpsa_server *srv =
         SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_index);
+    const struct binding *seen = SSL_get_ex_data(ssl, binding_index);
     char canonical[KPSAID_MAX + 1], why[KPSAID_ERR_MAX];
     struct binding *b;
 
+    /* TLS 1.3 identities go to server_session alone: libssl would offer a
+     * refused one here again, cut at its first NUL. */
+    if ((!SSL_is_dtls(ssl) && SSL_version(ssl) >= TLS1_3_VERSION) ||
+        (seen != NULL && seen->identity_nul))
+        return 0;
     if (srv == NULL || identity == NULL || max_psk < HANDLE_LEN ||
         kpsaid_canonicalize(identity, strlen(identity), KPSAID_ALLOW_UNDERSCORE,
                             canonical, why) != 0 ||
@@ -527,6 +534,35 @@ static int server_session(SSL *ssl, const unsigned char *identity,
     return 1;
 }
 
+/*
+ * libssl hands the TLS 1.2 PSK callback the identity as a C string, cut at
+ * its first NUL, so "a@b.example\0junk" would pass for a@b.example. The
+ * ClientKeyExchange (RFC 4279 2: psk_identity<0..2^16-1> first, whatever
+ * the key exchange) is seen here before it is processed.
+ */
+static void watch_identity(int write_p, int version, int content_type,
+                           const void *buf, size_t len, SSL *ssl, void *arg)
+{
+    const unsigned char *m = buf;
+    size_t n;
+    struct binding *b;
+
+    (void)version;
+    (void)arg;
+    if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 6 ||
+        m[0] != SSL3_MT_CLIENT_KEY_EXCHANGE)
+        return;
+    /* DTLS handshake headers are 12 bytes, TLS ones 4. */
+    m += SSL_is_dtls(ssl) ? 12 : 4;
+    len -= SSL_is_dtls(ssl) ? 12 : 4;
+    if (len < 2)
+        return;
+    n = (size_t)m[0] << 8 | m[1];
+    if (n <= len - 2 && memchr(m + 2, 0, n) != NULL &&
+        (b = binding_of(ssl)) != NULL)
+        b->identity_nul = 1;
+}
+
 static int ctx_is_dtls(SSL_CTX *ctx)
 {
     SSL *probe = SSL_new(ctx);
@@ -563,6 +599,7 @@ KPSA_API int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
     SSL_CTX_set_options(ctx,
                         SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
     SSL_CTX_set_psk_server_callback(ctx, server_psk);
+    SSL_CTX_set_msg_callback(ctx, watch_identity);
     if (srv->flags & KPSA_TLS13)
         SSL_CTX_set_psk_find_session_callback(ctx, server_session);
     return 0;

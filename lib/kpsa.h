@@ -83,7 +83,8 @@ struct kpsa_providers;
  * modules directory; NULL means "kpsa". The provider reads its token
  * settings from KPSA_MODULE, KPSA_TOKEN and KPSA_PIN_SOURCE. Not needed
  * when openssl.cnf loads kpsa already. Returns NULL with err on failure;
- * kpsa_provider_unload before OSSL_LIB_CTX_free unloads both.
+ * kpsa_provider_unload before OSSL_LIB_CTX_free unloads both, and kpsa
+ * then closes its token sessions.
  */
 struct kpsa_providers *kpsa_provider_load(OSSL_LIB_CTX *libctx,
                                           const char *provider,
@@ -126,7 +127,8 @@ struct kpsa_client_config {
  * Sets ssl (of a context from kpsa_ssl_ctx_new) up as Entity A: its PSK
  * callback hands OpenSSL the handle of
  * kpsa_id, which must be stored on the token; SNI; the cipher suites; and
- * (D)TLS 1.2. Returns 0, or -1 with err.
+ * (D)TLS 1.2, with TLS 1.3 too under KPSA_TLS13. Returns 0, or -1 with
+ * err.
  */
 int kpsa_client_setup(SSL *ssl, struct kpsa_store *store,
                       const struct kpsa_client_config *cfg,
@@ -152,15 +154,20 @@ void kpsa_server_set_map(struct kpsa_server *srv, struct kpsa_map *map);
 /*
  * Sets ctx (from kpsa_ssl_ctx_new) up as Entity B: the PSK callback looks
  * the client's psk_identity up in the store (an unknown or malformed
- * identity ends the handshake with the unknown_psk_identity alert; it
- * costs no token search beyond the store's rate-limited reread); the
- * TS-0003 profile's suites unless ciphers is given; (D)TLS 1.2. Session
- * resumption is off, so that every association proves possession of the
- * key and is bound anew. srv must outlive ctx. Returns 0, or -1 with err.
+ * identity ends a (D)TLS 1.2 handshake with the unknown_psk_identity
+ * alert, and gets no PSK in TLS 1.3, which then ends in handshake_failure
+ * unless the context has a certificate; it costs no token search beyond
+ * the store's rate-limited reread); the TS-0003 profile's suites unless
+ * ciphers is given; (D)TLS 1.2, with TLS 1.3 too under KPSA_TLS13.
+ * Session resumption is off (no session cache, no tickets, none in TLS
+ * 1.3 either), so that every association proves possession of the key
+ * and is bound anew. srv must outlive ctx. Returns 0, or -1 with err.
  */
 int kpsa_server_setup(SSL_CTX *ctx, struct kpsa_server *srv,
                       const char *ciphers, char err[KPSA_ERRLEN]);
-/* After the handshake: "12-<KpsaId>" (TS-0003 10.4); else NULL. */
+/* After the handshake: "12-<KpsaId>" (TS-0003 10.4); else NULL. NULL
+ * after a completed handshake means no PSK association (a certificate
+ * handshake, should the context allow one): close the connection. */
 const char *kpsa_ssl_credential_id(const SSL *ssl);
 /* After the handshake: the entity the Credential-ID maps to. */
 enum kpsa_entity kpsa_ssl_entity(const SSL *ssl, const char **entity_id);

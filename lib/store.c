@@ -123,6 +123,9 @@ KPSA_API int kpsa_store_refresh(struct kpsa_store *store, char err[KPSA_ERRLEN])
 {
     int ret;
 
+    pthread_mutex_lock(&store->lock);
+    mark_built(store); /* the next reread is an interval away */
+    pthread_mutex_unlock(&store->lock);
     pthread_mutex_lock(&store->build);
     ret = store_read(store, err);
     pthread_mutex_unlock(&store->build);

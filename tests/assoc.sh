@@ -46,7 +46,7 @@ serve() {
         2>"$WORK/serve.err" &
     SERVE_PID=$!
     for _ in $(seq 100); do
-        grep -q '^kpsa: listening' "$WORK/serve.err" && return 0
+        grep -qs '^kpsa: listening' "$WORK/serve.err" && return 0
         kill -0 "$SERVE_PID" 2>/dev/null || break
         sleep 0.05
     done

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -29,7 +30,11 @@
 #include "kpsa.h"
 #include "output.h"
 
+/* A handshake must end within IDLE_SECONDS, and an association that sends
+ * nothing for that long is closed. Reads wait at most TICK_SECONDS, so a
+ * peer that sends a byte now and then cannot hold the server longer. */
 #define IDLE_SECONDS 10
+#define TICK_SECONDS 1
 #define RECORD_MAX   16384
 #define COOKIE_LEN   16
 
@@ -272,26 +277,64 @@ static void print_binding(SSL *ssl, const char *peer)
     fflush(stdout);
 }
 
-/* Echoes records until the client closes, goes quiet or we stop. */
+static long long now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A read that timed out (a tick) rather than failed. */
+static int ticked(SSL *ssl, int rc)
+{
+    return SSL_get_error(ssl, rc) == SSL_ERROR_WANT_READ;
+}
+
+/* Echoes records until the client closes, stays quiet for IDLE_SECONDS
+ * or we stop. */
 static void echo(SSL *ssl)
 {
     unsigned char buf[RECORD_MAX];
+    long long last = now_ms();
     int n;
 
-    while (!stopping && (n = SSL_read(ssl, buf, sizeof(buf))) > 0)
-        if (SSL_write(ssl, buf, n) <= 0)
+    while (!stopping && now_ms() - last < IDLE_SECONDS * 1000) {
+        n = SSL_read(ssl, buf, sizeof(buf));
+        if (n <= 0 && ticked(ssl, n))
+            continue;
+        if (n <= 0 || SSL_write(ssl, buf, n) <= 0)
             break;
+        last = now_ms();
+    }
     OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+/* The whole handshake within IDLE_SECONDS, however the peer paces it. */
+static int accept_in_time(SSL *ssl, const char *peer)
+{
+    long long end = now_ms() + IDLE_SECONDS * 1000;
+    char why[256];
+    int rc;
+
+    while ((rc = SSL_accept(ssl)) != 1 && ticked(ssl, rc) && !stopping &&
+           now_ms() < end)
+        ;
+    if (rc == 1)
+        return 1;
+    if (ticked(ssl, rc)) {
+        ERR_clear_error();
+        fail(peer, 0, "no handshake within 10 s; closed");
+    } else {
+        fail(peer, 0, ossl_reason(why));
+    }
+    return 0;
 }
 
 static void serve_connection(SSL *ssl, const char *peer)
 {
-    char why[256];
-
-    if (SSL_accept(ssl) != 1) {
-        fail(peer, 0, ossl_reason(why));
+    if (!accept_in_time(ssl, peer))
         return;
-    }
     /* Only a PSK handshake is an association (a certificate one, should
      * the context allow it, is bound to nothing). */
     if (kpsa_ssl_credential_id(ssl) == NULL) {
@@ -362,7 +405,7 @@ static void accept_tls(SSL_CTX *ctx, int lfd)
 
     if (fd < 0)
         return;
-    set_timeouts(fd, IDLE_SECONDS);
+    set_timeouts(fd, TICK_SECONDS);
     peer_name((struct sockaddr *)&ss, peer);
     ssl = SSL_new(ctx);
     if (ssl != NULL && SSL_set_fd(ssl, fd))
@@ -445,7 +488,7 @@ static void accept_dtls(SSL_CTX *ctx, int lfd)
         fail(peer, 0, "cannot open a socket for this client");
         goto out;
     }
-    set_timeouts(fd, IDLE_SECONDS);
+    set_timeouts(fd, TICK_SECONDS);
     BIO_set_fd(bio, fd, BIO_NOCLOSE);
     BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, client);
     serve_connection(ssl, peer);
