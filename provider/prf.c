@@ -26,6 +26,7 @@ struct prf_ctx {
     unsigned char *seed;
     size_t seed_len;
     char digest[64];
+    char properties[128];
 };
 
 /* What the premaster says, RFC 4279 2: u16 N, other, u16 M, psk. */
@@ -88,6 +89,7 @@ static void clear_fields(struct prf_ctx *ctx)
     ctx->secret = ctx->seed = NULL;
     ctx->secret_len = ctx->seed_len = 0;
     ctx->digest[0] = '\0';
+    ctx->properties[0] = '\0';
 }
 
 static void prf_free(void *vctx)
@@ -106,8 +108,6 @@ static void prf_reset(void *vctx)
     struct prf_ctx *ctx = vctx;
 
     clear_fields(ctx);
-    if (ctx->inner != NULL)
-        EVP_KDF_CTX_reset(ctx->inner);
 }
 
 static void *prf_dup(void *vctx)
@@ -118,8 +118,11 @@ static void *prf_dup(void *vctx)
     if (dst == NULL)
         return NULL;
     memcpy(dst->digest, src->digest, sizeof(dst->digest));
+    memcpy(dst->properties, src->properties, sizeof(dst->properties));
+    /* The inner context holds nothing between calls: a fresh one. */
     if ((src->inner != NULL &&
-         (dst->inner = EVP_KDF_CTX_dup(src->inner)) == NULL) ||
+         (dst->inner = EVP_KDF_CTX_new(
+              (EVP_KDF *)EVP_KDF_CTX_kdf(src->inner))) == NULL) ||
         (src->secret != NULL && (dst->secret = OPENSSL_memdup(
                                      src->secret, src->secret_len)) == NULL) ||
         (src->seed != NULL &&
@@ -146,6 +149,8 @@ static int append_seed(struct prf_ctx *ctx, const OSSL_PARAM *p)
 {
     unsigned char *grown;
 
+    if (p->data_type != OSSL_PARAM_OCTET_STRING)
+        return 0;
     if (p->data_size == 0)
         return 1;
     grown = OPENSSL_malloc(ctx->seed_len + p->data_size);
@@ -160,24 +165,54 @@ static int append_seed(struct prf_ctx *ctx, const OSSL_PARAM *p)
     return 1;
 }
 
+/*
+ * kpsa's copy of the parameters is the only one: a call without a handle is
+ * replayed into the inner context at derive (see prf_replay), so that the
+ * default PRF computes with exactly what kpsa judged plain. Of a secret or
+ * digest given twice in one call the first counts, and seeds concatenate,
+ * as in OpenSSL's TLS1-PRF.
+ */
 static int prf_set_params(void *vctx, const OSSL_PARAM params[])
 {
     struct prf_ctx *ctx = vctx;
-    char *digest = ctx->digest;
-    const OSSL_PARAM *p;
+    int secret = 0, digest = 0, props = 0, ok = 1;
 
-    if (params == NULL)
-        return 1;
-    for (p = params; p->key != NULL; p++) {
-        if (strcmp(p->key, OSSL_KDF_PARAM_SECRET) == 0 && !keep_secret(ctx, p))
-            return 0;
-        if (strcmp(p->key, OSSL_KDF_PARAM_SEED) == 0 && !append_seed(ctx, p))
-            return 0;
-        if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0 &&
-            !OSSL_PARAM_get_utf8_string(p, &digest, sizeof(ctx->digest)))
-            return 0;
+    for (const OSSL_PARAM *p = params; p != NULL && ok && p->key != NULL; p++) {
+        if (strcmp(p->key, OSSL_KDF_PARAM_SECRET) == 0 && !secret++)
+            ok = keep_secret(ctx, p);
+        else if (strcmp(p->key, OSSL_KDF_PARAM_SEED) == 0)
+            ok = append_seed(ctx, p);
+        else if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0 && !digest++)
+            ok = prov_take_name(p, ctx->digest, sizeof(ctx->digest));
+        else if (strcmp(p->key, OSSL_KDF_PARAM_PROPERTIES) == 0 && !props++)
+            ok = prov_take_name(p, ctx->properties, sizeof(ctx->properties));
     }
-    return inner_ctx(ctx) != NULL && EVP_KDF_CTX_set_params(ctx->inner, params);
+    return ok;
+}
+
+/* The call as kpsa sees it, with secret in place of the one given. */
+static int prf_replay(struct prf_ctx *ctx, const unsigned char *secret,
+                      size_t secret_len, unsigned char *out, size_t out_len)
+{
+    OSSL_PARAM params[5], *p = params;
+
+    if (inner_ctx(ctx) == NULL)
+        return 0;
+    if (ctx->digest[0] != '\0')
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+                                                ctx->digest, 0);
+    if (ctx->properties[0] != '\0')
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_PROPERTIES,
+                                                ctx->properties, 0);
+    if (secret != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(
+            OSSL_KDF_PARAM_SECRET, (unsigned char *)secret, secret_len);
+    if (ctx->seed != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, ctx->seed,
+                                                 ctx->seed_len);
+    *p = OSSL_PARAM_construct_end();
+    EVP_KDF_CTX_reset(ctx->inner);
+    return EVP_KDF_derive(ctx->inner, out, out_len, params);
 }
 
 /* The PRF hash: SHA-256 or SHA-384 in TLS 1.2; TLS 1.0 and 1.1's MD5-SHA1
@@ -245,7 +280,6 @@ static int derive_mixed(struct prf_ctx *ctx, struct keystore_use *use,
     size_t block = hash == 384 ? 128 : 64, hl = hash == 384 ? 48 : 32;
     size_t total = 2 + pm->other_len + 2 + fam->key_len;
     unsigned char *prefix = NULL, key[HASH_MAX];
-    OSSL_PARAM params[2];
     int ret = -1;
 
     if (total <= block) {
@@ -280,10 +314,7 @@ static int derive_mixed(struct prf_ctx *ctx, struct keystore_use *use,
     prov_drop_foreign(ctx->prov);
     if (ret != 0)
         goto out;
-    params[0] =
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, key, hl);
-    params[1] = OSSL_PARAM_construct_end();
-    ret = EVP_KDF_derive(ctx->inner, out, out_len, params) == 1 ? 0 : -1;
+    ret = prf_replay(ctx, key, hl, out, out_len) == 1 ? 0 : -1;
 out:
     OPENSSL_cleanse(key, sizeof(key));
     OPENSSL_clear_free(prefix, 4 + pm->other_len);
@@ -334,7 +365,7 @@ static int prf_derive(void *vctx, unsigned char *out, size_t out_len,
     struct premaster pm;
     char id[HANDLE_ID_LEN + 1];
 
-    if (!prf_set_params(ctx, params) || inner_ctx(ctx) == NULL)
+    if (!prf_set_params(ctx, params))
         return 0;
     if (ctx->secret != NULL &&
         parse_premaster(ctx->secret, ctx->secret_len, &pm) == 0 &&
@@ -347,7 +378,7 @@ static int prf_derive(void *vctx, unsigned char *out, size_t out_len,
                    pm.psk_len);
         return 0;
     }
-    return EVP_KDF_derive(ctx->inner, out, out_len, NULL);
+    return prf_replay(ctx, ctx->secret, ctx->secret_len, out, out_len);
 }
 
 static const OSSL_PARAM *prf_settable(void *vctx, void *provctx)

@@ -77,6 +77,10 @@ void prov_error_at(struct kpsa_prov *prov, const char *file, int line,
 void prov_mark(struct kpsa_prov *prov);
 void prov_drop_foreign(struct kpsa_prov *prov);
 
+/* A UTF-8 parameter into a field of cap bytes, which stays a string
+ * whatever happens: a name too long is refused and leaves it empty. */
+int prov_take_name(const OSSL_PARAM *p, char *field, size_t cap);
+
 /* 256 or 384 for a digest name of SHA-256 or SHA-384, else 0. */
 unsigned prov_hash(struct kpsa_prov *prov, const char *name);
 

@@ -53,6 +53,18 @@ void prov_drop_foreign(struct kpsa_prov *prov)
         prov->pop_error_to_mark(prov->core);
 }
 
+int prov_take_name(const OSSL_PARAM *p, char *field, size_t cap)
+{
+    char buf[256], *b = buf;
+
+    if (cap > sizeof(buf) || !OSSL_PARAM_get_utf8_string(p, &b, cap)) {
+        field[0] = '\0';
+        return 0;
+    }
+    memcpy(field, buf, strlen(buf) + 1);
+    return 1;
+}
+
 unsigned prov_hash(struct kpsa_prov *prov, const char *name)
 {
     EVP_MD *md = name != NULL && name[0] != '\0'

@@ -9,6 +9,14 @@
  * transcript hash or an (EC)DHE secret is one HMAC on the token, and its
  * result may leave. Any other step on a handle is refused. Calls without a
  * handle go to the default provider's TLS13-KDF unchanged.
+ *
+ * kpsa's copy of the parameters is the only one: a call without a handle
+ * is replayed into a fresh inner context at derive, so that the default
+ * KDF computes with exactly what kpsa judged plain. (Handing parameters on
+ * as they came let the two disagree: a repeated key, of which OpenSSL keeps
+ * the first, or a set refused half way, left a handle in the inner context
+ * while kpsa saw plain bytes.) Of a parameter given twice in one call,
+ * the first counts, as in OpenSSL's KDFs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +34,10 @@
 
 struct tls13_ctx {
     struct kpsa_prov *prov;
-    EVP_KDF_CTX *inner;
+    EVP_KDF_CTX *inner; /* stateless between calls: see replay */
     int mode;
     char digest[64];
+    char properties[128];
     /* A copy of each octet parameter; have_* tells absent from empty. */
     unsigned char *key, *salt, *prefix, *label, *data;
     size_t key_len, salt_len, prefix_len, label_len, data_len;
@@ -55,6 +64,7 @@ static void clear_fields(struct tls13_ctx *ctx)
     ctx->have_key = ctx->have_salt = 0;
     ctx->mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND;
     ctx->digest[0] = '\0';
+    ctx->properties[0] = '\0';
 }
 
 static void *tls13_new(void *provctx)
@@ -109,7 +119,9 @@ static void *tls13_dup(void *vctx)
     if (dst == NULL)
         return NULL;
     *dst = *src;
-    dst->inner = EVP_KDF_CTX_dup(src->inner);
+    /* Nothing shared with src, so that a failure frees only dst's. */
+    dst->key = dst->salt = dst->prefix = dst->label = dst->data = NULL;
+    dst->inner = EVP_KDF_CTX_new((EVP_KDF *)EVP_KDF_CTX_kdf(src->inner));
     if (dst->inner == NULL ||
         !copy_field(&dst->key, &dst->key_len, src->key, src->key_len) ||
         !copy_field(&dst->salt, &dst->salt_len, src->salt, src->salt_len) ||
@@ -128,7 +140,6 @@ static void tls13_reset(void *vctx)
     struct tls13_ctx *ctx = vctx;
 
     clear_fields(ctx);
-    EVP_KDF_CTX_reset(ctx->inner);
 }
 
 static int take_octets(const OSSL_PARAM *p, unsigned char **field, size_t *len)
@@ -159,33 +170,96 @@ static int take_mode(struct tls13_ctx *ctx, const OSSL_PARAM *p)
     return OSSL_PARAM_get_int(p, &ctx->mode);
 }
 
-/* Keeps what kpsa needs and hands every parameter to the default KDF, so
- * that a call without a handle runs there as if kpsa were not loaded. */
+enum {
+    SEEN_KEY = 1,
+    SEEN_SALT = 2,
+    SEEN_PREFIX = 4,
+    SEEN_LABEL = 8,
+    SEEN_DATA = 16,
+    SEEN_MODE = 32,
+    SEEN_DIGEST = 64,
+    SEEN_PROPERTIES = 128,
+};
+
+/* The first of a name in this call; later ones are ignored. */
+static int first(unsigned *seen, unsigned bit)
+{
+    int is_first = !(*seen & bit);
+
+    *seen |= bit;
+    return is_first;
+}
+
+static int take_param(struct tls13_ctx *ctx, const OSSL_PARAM *p,
+                      unsigned *seen)
+{
+    if (strcmp(p->key, OSSL_KDF_PARAM_KEY) == 0 && first(seen, SEEN_KEY))
+        return ctx->have_key = take_octets(p, &ctx->key, &ctx->key_len);
+    if (strcmp(p->key, OSSL_KDF_PARAM_SALT) == 0 && first(seen, SEEN_SALT))
+        return ctx->have_salt = take_octets(p, &ctx->salt, &ctx->salt_len);
+    if (strcmp(p->key, OSSL_KDF_PARAM_PREFIX) == 0 && first(seen, SEEN_PREFIX))
+        return take_octets(p, &ctx->prefix, &ctx->prefix_len);
+    if (strcmp(p->key, OSSL_KDF_PARAM_LABEL) == 0 && first(seen, SEEN_LABEL))
+        return take_octets(p, &ctx->label, &ctx->label_len);
+    if (strcmp(p->key, OSSL_KDF_PARAM_DATA) == 0 && first(seen, SEEN_DATA))
+        return take_octets(p, &ctx->data, &ctx->data_len);
+    if (strcmp(p->key, OSSL_KDF_PARAM_MODE) == 0 && first(seen, SEEN_MODE))
+        return take_mode(ctx, p);
+    if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0 && first(seen, SEEN_DIGEST))
+        return prov_take_name(p, ctx->digest, sizeof(ctx->digest));
+    if (strcmp(p->key, OSSL_KDF_PARAM_PROPERTIES) == 0 &&
+        first(seen, SEEN_PROPERTIES))
+        return prov_take_name(p, ctx->properties, sizeof(ctx->properties));
+    return 1;
+}
+
 static int tls13_set_params(void *vctx, const OSSL_PARAM params[])
 {
     struct tls13_ctx *ctx = vctx;
-    char *digest = ctx->digest;
+    unsigned seen = 0;
     int ok = 1;
 
-    if (params == NULL)
-        return 1;
-    for (const OSSL_PARAM *p = params; ok && p->key != NULL; p++) {
-        if (strcmp(p->key, OSSL_KDF_PARAM_KEY) == 0)
-            ok = ctx->have_key = take_octets(p, &ctx->key, &ctx->key_len);
-        else if (strcmp(p->key, OSSL_KDF_PARAM_SALT) == 0)
-            ok = ctx->have_salt = take_octets(p, &ctx->salt, &ctx->salt_len);
-        else if (strcmp(p->key, OSSL_KDF_PARAM_PREFIX) == 0)
-            ok = take_octets(p, &ctx->prefix, &ctx->prefix_len);
-        else if (strcmp(p->key, OSSL_KDF_PARAM_LABEL) == 0)
-            ok = take_octets(p, &ctx->label, &ctx->label_len);
-        else if (strcmp(p->key, OSSL_KDF_PARAM_DATA) == 0)
-            ok = take_octets(p, &ctx->data, &ctx->data_len);
-        else if (strcmp(p->key, OSSL_KDF_PARAM_MODE) == 0)
-            ok = take_mode(ctx, p);
-        else if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0)
-            ok = OSSL_PARAM_get_utf8_string(p, &digest, sizeof(ctx->digest));
-    }
-    return ok && EVP_KDF_CTX_set_params(ctx->inner, params);
+    for (const OSSL_PARAM *p = params; p != NULL && ok && p->key != NULL; p++)
+        ok = take_param(ctx, p, &seen);
+    return ok;
+}
+
+/* kpsa's view of the call, for the default KDF (at most 9 entries). */
+static void replay(const struct tls13_ctx *ctx, OSSL_PARAM *p)
+{
+    *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, (int *)&ctx->mode);
+    if (ctx->digest[0] != '\0')
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+                                                (char *)ctx->digest, 0);
+    if (ctx->properties[0] != '\0')
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_PROPERTIES,
+                                                (char *)ctx->properties, 0);
+    if (ctx->have_key)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ctx->key,
+                                                 ctx->key_len);
+    if (ctx->have_salt)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, ctx->salt,
+                                                 ctx->salt_len);
+    if (ctx->prefix != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX,
+                                                 ctx->prefix, ctx->prefix_len);
+    if (ctx->label != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL,
+                                                 ctx->label, ctx->label_len);
+    if (ctx->data != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_DATA, ctx->data,
+                                                 ctx->data_len);
+    *p = OSSL_PARAM_construct_end();
+}
+
+static int derive_plain(struct tls13_ctx *ctx, unsigned char *out,
+                        size_t out_len)
+{
+    OSSL_PARAM params[10];
+
+    replay(ctx, params);
+    EVP_KDF_CTX_reset(ctx->inner);
+    return EVP_KDF_derive(ctx->inner, out, out_len, params);
 }
 
 static struct secret_ref classify(int present, const unsigned char *p,
@@ -418,7 +492,7 @@ static int tls13_derive(void *vctx, unsigned char *out, size_t out_len,
     key = classify(ctx->have_key, ctx->key, ctx->key_len);
     salt = classify(ctx->have_salt, ctx->salt, ctx->salt_len);
     if (key.kind <= REF_PLAIN && salt.kind <= REF_PLAIN)
-        return EVP_KDF_derive(ctx->inner, out, out_len, NULL);
+        return derive_plain(ctx, out, out_len);
     ok = derive_on_token(ctx, &key, &salt, out, out_len);
     if (!ok)
         OPENSSL_cleanse(out, out_len);
@@ -457,11 +531,18 @@ static const OSSL_PARAM *tls13_gettable(void *vctx, void *provctx)
     return table;
 }
 
+/* As the default TLS13-KDF: an extract gives one hash, an expansion any
+ * length. */
 static int tls13_get_params(void *vctx, OSSL_PARAM params[])
 {
     struct tls13_ctx *ctx = vctx;
+    OSSL_PARAM *p = OSSL_PARAM_locate(params, OSSL_KDF_PARAM_SIZE);
+    unsigned hash = prov_hash(ctx->prov, ctx->digest);
+    size_t size = SIZE_MAX;
 
-    return EVP_KDF_CTX_get_params(ctx->inner, params);
+    if (ctx->mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY && hash != 0)
+        size = hash == 384 ? 48 : 32;
+    return p == NULL || OSSL_PARAM_set_size_t(p, size);
 }
 
 const OSSL_DISPATCH kpsa_tls13_kdf_functions[] = {
