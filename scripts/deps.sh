@@ -3,7 +3,7 @@
 
 KPSA_PACKAGES="gcc clang meson ninja-build pkg-config libssl-dev openssl
 libp11-kit-dev p11-kit p11-kit-modules softhsm2 opensc gnutls-bin valgrind
-xxd python3 clang-format"
+xxd python3 clang-format libclang-rt-14-dev"
 
 install_deps() {
     local missing=() pkg sudo=
