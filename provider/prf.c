@@ -26,7 +26,6 @@ struct prf_ctx {
     unsigned char *seed;
     size_t seed_len;
     char digest[64];
-    char properties[128];
 };
 
 /* What the premaster says, RFC 4279 2: u16 N, other, u16 M, psk. */
@@ -89,7 +88,6 @@ static void clear_fields(struct prf_ctx *ctx)
     ctx->secret = ctx->seed = NULL;
     ctx->secret_len = ctx->seed_len = 0;
     ctx->digest[0] = '\0';
-    ctx->properties[0] = '\0';
 }
 
 static void prf_free(void *vctx)
@@ -118,7 +116,6 @@ static void *prf_dup(void *vctx)
     if (dst == NULL)
         return NULL;
     memcpy(dst->digest, src->digest, sizeof(dst->digest));
-    memcpy(dst->properties, src->properties, sizeof(dst->properties));
     /* The inner context holds nothing between calls: a fresh one. */
     if ((src->inner != NULL &&
          (dst->inner = EVP_KDF_CTX_new(
@@ -175,7 +172,7 @@ static int append_seed(struct prf_ctx *ctx, const OSSL_PARAM *p)
 static int prf_set_params(void *vctx, const OSSL_PARAM params[])
 {
     struct prf_ctx *ctx = vctx;
-    int secret = 0, digest = 0, props = 0, ok = 1;
+    int secret = 0, digest = 0, ok = 1;
 
     for (const OSSL_PARAM *p = params; p != NULL && ok && p->key != NULL; p++) {
         if (strcmp(p->key, OSSL_KDF_PARAM_SECRET) == 0 && !secret++)
@@ -184,8 +181,6 @@ static int prf_set_params(void *vctx, const OSSL_PARAM params[])
             ok = append_seed(ctx, p);
         else if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0 && !digest++)
             ok = prov_take_name(p, ctx->digest, sizeof(ctx->digest));
-        else if (strcmp(p->key, OSSL_KDF_PARAM_PROPERTIES) == 0 && !props++)
-            ok = prov_take_name(p, ctx->properties, sizeof(ctx->properties));
     }
     return ok;
 }
@@ -201,9 +196,6 @@ static int prf_replay(struct prf_ctx *ctx, const unsigned char *secret,
     if (ctx->digest[0] != '\0')
         *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
                                                 ctx->digest, 0);
-    if (ctx->properties[0] != '\0')
-        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_PROPERTIES,
-                                                ctx->properties, 0);
     if (secret != NULL)
         *p++ = OSSL_PARAM_construct_octet_string(
             OSSL_KDF_PARAM_SECRET, (unsigned char *)secret, secret_len);

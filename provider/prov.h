@@ -80,6 +80,8 @@ void prov_drop_foreign(struct kpsa_prov *prov);
 /* A UTF-8 parameter into a field of cap bytes, which stays a string
  * whatever happens: a name too long is refused and leaves it empty. */
 int prov_take_name(const OSSL_PARAM *p, char *field, size_t cap);
+/* A UTF-8 parameter's length as OpenSSL reads it; (size_t)-1 if none. */
+size_t prov_utf8_len(const OSSL_PARAM *p);
 
 /* 256 or 384 for a digest name of SHA-256 or SHA-384, else 0. */
 unsigned prov_hash(struct kpsa_prov *prov, const char *name);

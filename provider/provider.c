@@ -53,15 +53,28 @@ void prov_drop_foreign(struct kpsa_prov *prov)
         prov->pop_error_to_mark(prov->core);
 }
 
+/* OpenSSL's own KDFs read a UTF-8 parameter up to its NUL, whatever its
+ * size says (OSSL_PARAM_utf8_string() initialisers give 0); so does kpsa,
+ * within the size when there is one. */
+size_t prov_utf8_len(const OSSL_PARAM *p)
+{
+    const char *s = p->data;
+
+    if (p->data_type != OSSL_PARAM_UTF8_STRING || s == NULL)
+        return (size_t)-1;
+    return p->data_size > 0 ? strnlen(s, p->data_size) : strlen(s);
+}
+
 int prov_take_name(const OSSL_PARAM *p, char *field, size_t cap)
 {
-    char buf[256], *b = buf;
+    size_t len = prov_utf8_len(p);
 
-    if (cap > sizeof(buf) || !OSSL_PARAM_get_utf8_string(p, &b, cap)) {
+    if (len == (size_t)-1 || len >= cap) {
         field[0] = '\0';
         return 0;
     }
-    memcpy(field, buf, strlen(buf) + 1);
+    memcpy(field, p->data, len);
+    field[len] = '\0';
     return 1;
 }
 

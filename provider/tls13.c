@@ -16,7 +16,9 @@
  * as they came let the two disagree: a repeated key, of which OpenSSL keeps
  * the first, or a set refused half way, left a handle in the inner context
  * while kpsa saw plain bytes.) Of a parameter given twice in one call,
- * the first counts, as in OpenSSL's KDFs.
+ * the first counts, as in OpenSSL's KDFs. A properties parameter is not
+ * kept: the inner KDF takes its digest from the default provider, which is
+ * all libssl asks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +39,6 @@ struct tls13_ctx {
     EVP_KDF_CTX *inner; /* stateless between calls: see replay */
     int mode;
     char digest[64];
-    char properties[128];
     /* A copy of each octet parameter; have_* tells absent from empty. */
     unsigned char *key, *salt, *prefix, *label, *data;
     size_t key_len, salt_len, prefix_len, label_len, data_len;
@@ -64,7 +65,6 @@ static void clear_fields(struct tls13_ctx *ctx)
     ctx->have_key = ctx->have_salt = 0;
     ctx->mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND;
     ctx->digest[0] = '\0';
-    ctx->properties[0] = '\0';
 }
 
 static void *tls13_new(void *provctx)
@@ -154,20 +154,30 @@ static int take_octets(const OSSL_PARAM *p, unsigned char **field, size_t *len)
     return OSSL_PARAM_get_octet_string(p, (void **)field, 0, len);
 }
 
+/* The mode by name (the string need not end in a NUL within the
+ * parameter) or by number; an unknown one is refused, as by OpenSSL. */
 static int take_mode(struct tls13_ctx *ctx, const OSSL_PARAM *p)
 {
-    if (p->data_type == OSSL_PARAM_UTF8_STRING) {
-        const char *m = p->data;
+    static const struct {
+        const char *name;
+        int mode;
+    } modes[] = {
+        {"EXTRACT_AND_EXPAND", EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND},
+        {"EXTRACT_ONLY", EVP_KDF_HKDF_MODE_EXTRACT_ONLY},
+        {"EXPAND_ONLY", EVP_KDF_HKDF_MODE_EXPAND_ONLY},
+    };
+    char name[24] = "";
 
-        if (strcmp(m, "EXTRACT_ONLY") == 0)
-            ctx->mode = EVP_KDF_HKDF_MODE_EXTRACT_ONLY;
-        else if (strcmp(m, "EXPAND_ONLY") == 0)
-            ctx->mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-        else
-            ctx->mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND;
-        return 1;
-    }
-    return OSSL_PARAM_get_int(p, &ctx->mode);
+    if (p->data_type != OSSL_PARAM_UTF8_STRING)
+        return OSSL_PARAM_get_int(p, &ctx->mode);
+    if (!prov_take_name(p, name, sizeof(name)))
+        return 0;
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (OPENSSL_strcasecmp(name, modes[i].name) == 0) {
+            ctx->mode = modes[i].mode;
+            return 1;
+        }
+    return 0;
 }
 
 enum {
@@ -178,7 +188,6 @@ enum {
     SEEN_DATA = 16,
     SEEN_MODE = 32,
     SEEN_DIGEST = 64,
-    SEEN_PROPERTIES = 128,
 };
 
 /* The first of a name in this call; later ones are ignored. */
@@ -207,9 +216,6 @@ static int take_param(struct tls13_ctx *ctx, const OSSL_PARAM *p,
         return take_mode(ctx, p);
     if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0 && first(seen, SEEN_DIGEST))
         return prov_take_name(p, ctx->digest, sizeof(ctx->digest));
-    if (strcmp(p->key, OSSL_KDF_PARAM_PROPERTIES) == 0 &&
-        first(seen, SEEN_PROPERTIES))
-        return prov_take_name(p, ctx->properties, sizeof(ctx->properties));
     return 1;
 }
 
@@ -231,9 +237,6 @@ static void replay(const struct tls13_ctx *ctx, OSSL_PARAM *p)
     if (ctx->digest[0] != '\0')
         *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
                                                 (char *)ctx->digest, 0);
-    if (ctx->properties[0] != '\0')
-        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_PROPERTIES,
-                                                (char *)ctx->properties, 0);
     if (ctx->have_key)
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ctx->key,
                                                  ctx->key_len);
@@ -531,18 +534,16 @@ static const OSSL_PARAM *tls13_gettable(void *vctx, void *provctx)
     return table;
 }
 
-/* As the default TLS13-KDF: an extract gives one hash, an expansion any
- * length. */
+/* What the default TLS13-KDF answers for kpsa's view of the parameters. */
 static int tls13_get_params(void *vctx, OSSL_PARAM params[])
 {
     struct tls13_ctx *ctx = vctx;
-    OSSL_PARAM *p = OSSL_PARAM_locate(params, OSSL_KDF_PARAM_SIZE);
-    unsigned hash = prov_hash(ctx->prov, ctx->digest);
-    size_t size = SIZE_MAX;
+    OSSL_PARAM view[10];
 
-    if (ctx->mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY && hash != 0)
-        size = hash == 384 ? 48 : 32;
-    return p == NULL || OSSL_PARAM_set_size_t(p, size);
+    replay(ctx, view);
+    EVP_KDF_CTX_reset(ctx->inner);
+    return EVP_KDF_CTX_set_params(ctx->inner, view) &&
+           EVP_KDF_CTX_get_params(ctx->inner, params);
 }
 
 const OSSL_DISPATCH kpsa_tls13_kdf_functions[] = {
