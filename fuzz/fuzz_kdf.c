@@ -22,6 +22,11 @@
  *   tls13-dup    no EVP_KDF_CTX_dup of a TLS13-KDF context
  *   repeats      no parameter name twice in one call
  *   refused-set  every context reset after a call kpsa refused
+ *   size         no comparison of EVP_KDF_CTX_get_kdf_size
+ *   data-reset   no comparison of TLS13-KDF output after a call that set
+ *                parameters without the data, which OpenSSL then drops
+ *   properties   no properties parameter
+ *   mode-case    mode strings in upper case only
  *
  * KPSA_FUZZ_TRACE=1 prints every call, its parameters and verdicts.
  *
@@ -66,7 +71,8 @@ static const char *const alg_names[ALGS] = {"TLS1-PRF", "TLS13-KDF"};
 static OSSL_LIB_CTX *libctx;
 static EVP_KDF *kdfs[ALGS][SIDES];
 static int strict, trace;
-static int avoid_tls13_dup, avoid_repeats, avoid_refused_set;
+static int avoid_tls13_dup, avoid_repeats, avoid_refused_set, avoid_size;
+static int avoid_data_reset, avoid_properties, avoid_mode_case;
 
 static void must(int cond, const char *what)
 {
@@ -101,7 +107,7 @@ static void trace_result(const char *what, const int rc[3])
 {
     fprintf(stderr, "fuzz_kdf:   %s: kpsa %d default %d subst %d\n", what,
             rc[0], rc[1], rc[2]);
-    if (rc[0] != 1)
+    if (rc[0] != 1 || rc[1] != 1 || rc[2] != 1)
         ERR_print_errors_fp(stderr);
     ERR_clear_error();
 }
@@ -413,6 +419,9 @@ static void gen_value(struct value *v, struct input *in, enum alg alg,
     switch (kind) {
     case K_MODE:
         gen_string(v, in, modes, COUNT(modes));
+        for (size_t i = 0; avoid_mode_case && i < v->len; i++)
+            if (v->bytes[i] >= 'a' && v->bytes[i] <= 'z')
+                v->bytes[i] = (unsigned char)(v->bytes[i] - 'a' + 'A');
         break;
     case K_MODE_INT: {
         uint8_t how = take(in);
@@ -478,6 +487,7 @@ static OSSL_PARAM make_param(enum kind kind, uint8_t form, struct value *v,
 struct param_set {
     struct value values[PARAMS_MAX];
     OSSL_PARAM params[SIDES][PARAMS_MAX + 1];
+    int has_data;
     int sees;
     /* a wrong type, no data, or a name given twice: OpenSSL reads the
      * first of a name and kpsa the last, and kpsa checks every one */
@@ -490,7 +500,7 @@ static void gen_params(struct param_set *set, struct input *in, enum alg alg)
     size_t nkinds = alg == ALG_PRF ? COUNT(prf_kinds) : COUNT(tls13_kinds);
     size_t wanted = take(in) % (PARAMS_MAX + 1), count = 0;
 
-    set->sees = set->odd = 0;
+    set->sees = set->odd = set->has_data = 0;
     for (size_t i = 0; i < wanted; i++) {
         enum kind kind = kinds[take(in) % nkinds];
         uint8_t form = take(in);
@@ -501,9 +511,11 @@ static void gen_params(struct param_set *set, struct input *in, enum alg alg)
         gen_value(v, in, alg, kind);
         for (size_t j = 0; j < count; j++)
             repeat |= strcmp(set->params[KPSA][j].key, kind_names[kind]) == 0;
-        if (repeat && avoid_repeats)
+        if ((repeat && avoid_repeats) ||
+            (kind == K_PROPERTIES && avoid_properties))
             continue;
         set->sees |= v->sees;
+        set->has_data |= kind == K_DATA;
         set->odd |= repeat || form % 16 >= 14;
         for (int s = 0; s < SIDES; s++)
             set->params[s][count] = make_param(kind, form, v, (enum side)s);
@@ -535,6 +547,13 @@ static void op_reset(struct session *ss)
         fprintf(stderr, "fuzz_kdf: reset\n");
 }
 
+/* OpenSSL's TLS13-KDF drops the data at a set without it; kpsa keeps
+ * its copy (fuzz/findings/kdf/tls13-data-kept-across-sets). */
+static int drops_data(const struct session *ss, const struct param_set *set)
+{
+    return avoid_data_reset && ss->alg == ALG_TLS13 && !set->has_data;
+}
+
 static void op_set(struct session *ss, struct input *in)
 {
     struct param_set *set = malloc(sizeof(*set));
@@ -551,7 +570,7 @@ static void op_set(struct session *ss, struct input *in)
     must(rc[DFLT] == rc[SUBST], "harness: the default contexts agree");
     ss->sees |= set->sees;
     ss->odd |= set->odd;
-    if (rc[KPSA] != 1 || rc[DFLT] != 1)
+    if (rc[KPSA] != 1 || rc[DFLT] != 1 || drops_data(ss, set))
         ss->desync = 1;
     free(set);
     if (ss->desync && avoid_refused_set)
@@ -579,8 +598,9 @@ static void check_derived(const struct session *ss, const int rc[SIDES],
              "taken as key bytes");
     if (ss->desync)
         return;
-    /* Without a handle, kpsa is the default provider unchanged. */
-    if (rc[KPSA] == 1)
+    /* Without a handle, kpsa is the default provider unchanged; of odd
+     * parameters (no data, say) it may take what OpenSSL refuses. */
+    if (rc[KPSA] == 1 && (rc[DFLT] == 1 || !ss->odd))
         must(rc[DFLT] == 1 && memcmp(out[KPSA], out[DFLT], len) == 0,
              "kpsa's output without a handle is the default provider's");
     if (!ss->sees && !ss->odd)
@@ -601,6 +621,8 @@ static void op_derive(struct session *ss, struct input *in, int with_params)
         gen_params(set, in, ss->alg);
         ss->sees |= set->sees;
         ss->odd |= set->odd;
+        if (drops_data(ss, set))
+            ss->desync = 1;
     }
     for (int s = 0; s < SIDES; s++) {
         out[s] = malloc(len > 0 ? len : 1);
@@ -657,7 +679,10 @@ static void op_size(const struct session *ss)
 
     for (int s = 0; s < SIDES; s++)
         size[s] = EVP_KDF_CTX_get_kdf_size(ss->ctx[s]);
-    if (!ss->desync)
+    if (trace)
+        fprintf(stderr, "fuzz_kdf: size: kpsa %zu default %zu\n", size[KPSA],
+                size[DFLT]);
+    if (!ss->desync && !avoid_size)
         must(size[KPSA] == size[DFLT], "kpsa's output size is the default's");
 }
 
@@ -844,6 +869,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     avoid_tls13_dup = avoids("tls13-dup");
     avoid_repeats = avoids("repeats");
     avoid_refused_set = avoids("refused-set");
+    avoid_size = avoids("size");
+    avoid_data_reset = avoids("data-reset");
+    avoid_properties = avoids("properties");
+    avoid_mode_case = avoids("mode-case");
     trace = env_is_1("KPSA_FUZZ_TRACE");
     /* No token: every use of one fails, at once and with an error. */
     unsetenv("KPSA_MODULE");

@@ -225,7 +225,13 @@ static int tls13_set_params(void *vctx, const OSSL_PARAM params[])
     unsigned seen = 0;
     int ok = 1;
 
-    for (const OSSL_PARAM *p = params; p != NULL && ok && p->key != NULL; p++)
+    if (params == NULL)
+        return 1;
+    /* OpenSSL's TLS13-KDF drops its data at every set that names none. */
+    OPENSSL_free(ctx->data);
+    ctx->data = NULL;
+    ctx->data_len = 0;
+    for (const OSSL_PARAM *p = params; ok && p->key != NULL; p++)
         ok = take_param(ctx, p, &seen);
     return ok;
 }
@@ -534,16 +540,25 @@ static const OSSL_PARAM *tls13_gettable(void *vctx, void *provctx)
     return table;
 }
 
-/* What the default TLS13-KDF answers for kpsa's view of the parameters. */
+/* As the default TLS13-KDF: an expansion has no fixed size, an extract
+ * gives one hash of the digest, and none without a digest. */
 static int tls13_get_params(void *vctx, OSSL_PARAM params[])
 {
     struct tls13_ctx *ctx = vctx;
-    OSSL_PARAM view[10];
+    OSSL_PARAM *p = OSSL_PARAM_locate(params, OSSL_KDF_PARAM_SIZE);
+    EVP_MD *md = NULL;
+    int size = 0;
 
-    replay(ctx, view);
-    EVP_KDF_CTX_reset(ctx->inner);
-    return EVP_KDF_CTX_set_params(ctx->inner, view) &&
-           EVP_KDF_CTX_get_params(ctx->inner, params);
+    if (p == NULL)
+        return -2;
+    if (ctx->mode != EVP_KDF_HKDF_MODE_EXTRACT_ONLY)
+        return OSSL_PARAM_set_size_t(p, SIZE_MAX);
+    if (ctx->digest[0] != '\0')
+        md = EVP_MD_fetch(ctx->prov->libctx, ctx->digest, "provider=default");
+    if (md != NULL)
+        size = EVP_MD_get_size(md);
+    EVP_MD_free(md);
+    return size > 0 && OSSL_PARAM_set_size_t(p, (size_t)size);
 }
 
 const OSSL_DISPATCH kpsa_tls13_kdf_functions[] = {

@@ -1,12 +1,12 @@
 /*
  * kdf/prf-repeated-secret-first-wins and kdf/prf-secret-kept-after-refused-set
- * without the fuzz harness: kpsa.so, loaded as an application loads it,
- * computes the TLS1-PRF of a plain PSK premaster whose psk is a kpsa handle
- * with the handle's bytes as the key. Prints the default provider's output for
- * that premaster and kpsa's after each call sequence; the lines must
- * differ (kpsa should refuse both sequences).
+ * without the fuzz harness. Prints the default provider's TLS1-PRF of a
+ * plain PSK premaster whose psk is a kpsa handle, the handle's bytes taken
+ * as the key, then kpsa's output after each sequence. Before 94f5316 kpsa
+ * printed the same bytes twice; now it refuses the first sequence and
+ * computes the second from the plain secret it was last given.
  *
- *     cc prf_handle_as_key.c -lcrypto && ./a.out build/provider/kpsa.so
+ *     cc prf_handle_as_key.c -lcrypto && ./a.out $PWD/build/provider/kpsa.so
  */
 #include <stdio.h>
 #include <stdlib.h>
