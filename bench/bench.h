@@ -39,7 +39,7 @@ struct bench_opts {
     int probe;        /* internal: the flood's index-read count, re-executed */
     int refresh;      /* flood: the store's refresh interval; < 0: default */
     long count;       /* > 0: that many units per line, untimed, for
-                       * valgrind --tool=callgrind --toggle-collect=count_step */
+                       * callgrind --toggle-collect=count_step */
     char started[32]; /* UTC time of the run, in every CSV row */
 };
 

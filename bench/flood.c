@@ -9,7 +9,6 @@
  * with KPSA_DEBUG=1 (the call log of every token call).
  */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,6 @@
  * key, default provider) and kpsa (handle, kpsa preferred): only the
  * library context and the PSK bytes differ.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>

@@ -17,8 +17,8 @@
 #include "handle.h"
 #include "kpsaid.h"
 
-/* TS-0003 10.6 and issue 6: the extra time may exceed the token's own
- * work by 10% at most. */
+/* Issue 6: what kpsa adds to a handshake may exceed the token's own work
+ * by 10% at most. */
 #define BOUND_FACTOR 1.1
 
 enum side {
@@ -68,7 +68,7 @@ static const struct opt_def opt_defs[] = {
     {"--protocols", "LIST", "tls1.2-cbc,tls1.2-ccm8,dtls1.2-ccm8,tls1.3-dhe",
      OPT_STR, OFF(protos)},
     {"--threads", "LIST", "thread counts (default 1,2)", OPT_STR, OFF(threads)},
-    {"--sides", "LIST", "none,pass,server,both: where kpsa runs (default all)",
+    {"--sides", "LIST", "none,token,pass,server,both (default all); hmac",
      OPT_STR, OFF(sides)},
     {"--scale", "N", "scale mode: N key families on the token", OPT_LONG,
      OFF(scale)},
