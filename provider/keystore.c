@@ -209,40 +209,40 @@ static struct kpsa_token *session_open(struct kpsa_prov *prov)
     return tok;
 }
 
-/* Reads the index with the primary session; called with the lock held,
- * and the only token work done under it: at the first handshake, after a
- * token failure, and at most once per REFRESH_SECONDS for unknown
- * handles. */
-static int index_read(struct kpsa_prov *prov, int report)
+/* Reads an index with the session tok; the error is raised when report
+ * is set. */
+static struct family_index *index_read(struct kpsa_prov *prov,
+                                       struct kpsa_token *tok, int report)
 {
     struct family_index *fresh = family_index_new();
     int failed;
 
-    clock_gettime(CLOCK_MONOTONIC, &prov->built);
     if (fresh == NULL) {
         prov_error(prov, KPSA_R_INTERNAL, "out of memory");
-        return -1;
+        return NULL;
     }
     prov_mark(prov);
-    failed = family_index_build(fresh, prov->primary) != 0;
+    failed = family_index_build(fresh, tok) != 0;
     prov_drop_foreign(prov);
     if (failed) {
         if (report)
-            prov_error(prov, KPSA_R_TOKEN, "%s", token_err(prov->primary)->msg);
+            prov_error(prov, KPSA_R_TOKEN, "%s", token_err(tok)->msg);
         family_index_free(fresh);
-        return -1;
+        return NULL;
     }
-    family_index_free(prov->idx);
-    prov->idx = fresh;
-    return 0;
+    return fresh;
 }
 
 static int store_open(struct kpsa_prov *prov)
 {
     if (refused_pin(prov))
         return -1;
+    /* The first read is made with the lock held: no handshake can go on
+     * without an index. */
+    clock_gettime(CLOCK_MONOTONIC, &prov->built);
     prov->primary = session_open(prov);
-    if (prov->primary == NULL || index_read(prov, 1) != 0) {
+    if (prov->primary == NULL ||
+        (prov->idx = index_read(prov, prov->primary, 1)) == NULL) {
         index_drop(prov, 0);
         return -1;
     }
@@ -256,17 +256,6 @@ static int refresh_due(const struct kpsa_prov *prov)
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     return now.tv_sec - prov->built.tv_sec >= REFRESH_SECONDS;
-}
-
-static const struct family *find(struct kpsa_prov *prov, const char *id)
-{
-    const struct family *fam = family_lookup_handle(prov->idx, id);
-
-    /* A failed reread keeps the index there is, and stays quiet: the
-     * error to report is the unknown handle. */
-    if (fam == NULL && refresh_due(prov) && index_read(prov, 0) == 0)
-        fam = family_lookup_handle(prov->idx, id);
-    return fam;
 }
 
 /* Takes a session for the caller's token calls: an idle open one if
@@ -296,6 +285,77 @@ static struct keystore_slot *slot_take(struct kpsa_prov *prov)
     }
 }
 
+static void slot_give_back(struct kpsa_prov *prov, struct keystore_slot *slot,
+                           int close)
+{
+    if (close)
+        slot_close(slot, 0);
+    slot->busy = 0;
+    pthread_cond_signal(&prov->idle);
+}
+
+/* Reads the index again in a session of the pool. Called with the lock
+ * held; releases it meanwhile. A failed read keeps the index there is and
+ * stays quiet: the error to report is the unknown handle. */
+static void reread_unlocked(struct kpsa_prov *prov)
+{
+    unsigned generation = prov->generation;
+    struct keystore_slot *slot = slot_take(prov);
+    struct family_index *fresh = NULL;
+    int opened = slot->tok != NULL;
+
+    if (!opened && (slot->tok = token_sibling(prov->primary)) == NULL) {
+        slot_give_back(prov, slot, 0);
+        return;
+    }
+    pthread_mutex_unlock(&prov->lock);
+    prov_mark(prov);
+    if (opened || token_sibling_open(slot->tok) == 0)
+        fresh = index_read(prov, slot->tok, 0);
+    prov_drop_foreign(prov);
+    pthread_mutex_lock(&prov->lock);
+    /* Object handles hold in the instance the index was read in: a store
+     * started afresh meanwhile keeps its own. */
+    if (fresh != NULL && generation == prov->generation) {
+        family_index_free(prov->idx);
+        prov->idx = fresh;
+        fresh = NULL;
+    }
+    family_index_free(fresh);
+    slot_give_back(prov, slot, generation != prov->generation || !opened);
+}
+
+/*
+ * A handle the index does not know may name a key imported since it was
+ * read. The reread runs without the lock, so that handshakes with known
+ * keys go on meanwhile (it takes about 1 ms a key on SoftHSM2); one at a
+ * time, and a thread that misses during one waits for it and looks again.
+ */
+static const struct family *find(struct kpsa_prov *prov, const char *id)
+{
+    const struct family *fam = family_lookup_handle(prov->idx, id);
+
+    if (fam != NULL)
+        return fam;
+    if (prov->rereading) {
+        while (prov->rereading)
+            pthread_cond_wait(&prov->reread, &prov->lock);
+    } else if (refresh_due(prov)) {
+        prov->rereading = 1;
+        clock_gettime(CLOCK_MONOTONIC, &prov->built);
+        reread_unlocked(prov);
+        prov->rereading = 0;
+        pthread_cond_broadcast(&prov->reread);
+    }
+    return prov->idx != NULL ? family_lookup_handle(prov->idx, id) : NULL;
+}
+
+/* The store may have started afresh during a reread, its token gone. */
+static const char *store_label(const struct kpsa_prov *prov)
+{
+    return prov->primary != NULL ? token_label(prov->primary) : "(closed)";
+}
+
 static int look_up(struct kpsa_prov *prov, const char *id,
                    struct keystore_use *use)
 {
@@ -309,13 +369,13 @@ static int look_up(struct kpsa_prov *prov, const char *id,
         prov_error(prov, KPSA_R_HANDLE_UNRESOLVED,
                    "handle kpsa1.%s names no key on token '%s'; it is never "
                    "used as key bytes",
-                   id, token_label(prov->primary));
+                   id, store_label(prov));
         return -1;
     }
     if (!family_is_whole(fam)) {
         prov_error(prov, KPSA_R_HANDLE_UNRESOLVED,
                    "%s: key family is incomplete on token '%s'", fam->kpsaid,
-                   token_label(prov->primary));
+                   store_label(prov));
         return -1;
     }
     use->fam = *fam;

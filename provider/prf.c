@@ -56,19 +56,17 @@ static int parse_premaster(const unsigned char *s, size_t len,
     return 0;
 }
 
+/* Made for the first call that passes through: a call on a handle never
+ * needs one. */
 static EVP_KDF_CTX *inner_ctx(struct prf_ctx *ctx)
 {
     EVP_KDF *kdf;
 
     if (ctx->inner != NULL)
         return ctx->inner;
-    kdf = EVP_KDF_fetch(ctx->prov->libctx, "TLS1-PRF", "provider=default");
-    if (kdf != NULL)
-        ctx->inner = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (ctx->inner == NULL)
-        prov_error(ctx->prov, KPSA_R_INTERNAL,
-                   "cannot fetch the default provider's TLS1-PRF");
+    kdf = prov_fetched(ctx->prov, ALG_TLS1_PRF);
+    if (kdf != NULL && (ctx->inner = EVP_KDF_CTX_new(kdf)) == NULL)
+        prov_error(ctx->prov, KPSA_R_INTERNAL, "out of memory");
     return ctx->inner;
 }
 
@@ -116,11 +114,9 @@ static void *prf_dup(void *vctx)
     if (dst == NULL)
         return NULL;
     memcpy(dst->digest, src->digest, sizeof(dst->digest));
-    /* The inner context holds nothing between calls: a fresh one. */
-    if ((src->inner != NULL &&
-         (dst->inner = EVP_KDF_CTX_new(
-              (EVP_KDF *)EVP_KDF_CTX_kdf(src->inner))) == NULL) ||
-        (src->secret != NULL && (dst->secret = OPENSSL_memdup(
+    /* The inner context holds nothing between calls: dst makes its own
+     * when it needs one. */
+    if ((src->secret != NULL && (dst->secret = OPENSSL_memdup(
                                      src->secret, src->secret_len)) == NULL) ||
         (src->seed != NULL &&
          (dst->seed = OPENSSL_memdup(src->seed, src->seed_len)) == NULL)) {

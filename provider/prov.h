@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -36,6 +37,16 @@ struct keystore_slot {
     int no_copies; /* the token refused to copy: use token objects */
 };
 
+/* The default provider's algorithms kpsa computes plain calls and digest
+ * names with (prov_fetched). */
+enum prov_alg {
+    ALG_TLS1_PRF,  /* EVP_KDF */
+    ALG_TLS13_KDF, /* EVP_KDF */
+    ALG_SHA256,    /* EVP_MD */
+    ALG_SHA384,    /* EVP_MD */
+    ALG_COUNT
+};
+
 struct kpsa_prov {
     const OSSL_CORE_HANDLE *core;
     OSSL_LIB_CTX *libctx; /* a child of the application's */
@@ -45,15 +56,23 @@ struct kpsa_prov {
     OSSL_FUNC_core_set_error_mark_fn *set_error_mark;
     OSSL_FUNC_core_pop_error_to_mark_fn *pop_error_to_mark;
     char *module, *uri, *pin_source;
+    /* Fetched at first use and kept until teardown: libssl makes a KDF
+     * context per key-schedule step, and a fetch for each was half of
+     * what kpsa cost a TLS 1.3 handshake beyond its token calls. */
+    _Atomic(void *) fetched[ALG_COUNT];
+    pthread_mutex_t fetch_lock;
 
     /* The key store (keystore.c): opened at first use, reopened after a
      * fork or a token failure. lock guards all of it and is never held
-     * across a handshake's token calls. */
+     * across a handshake's token calls, nor across a reread of the index
+     * for an unknown handle. */
     pthread_mutex_t lock;
     pthread_cond_t idle;        /* a session was given back */
     struct kpsa_token *primary; /* reads the index */
     struct family_index *idx;
-    struct timespec built; /* when idx was read from the token */
+    struct timespec built; /* when idx was last read from the token */
+    int rereading;         /* a thread reads idx again, without lock */
+    pthread_cond_t reread; /* ... and has finished */
     struct keystore_slot slot[KEYSTORE_SESSIONS];
     unsigned generation; /* bumped whenever the store starts afresh */
     pid_t pid;
@@ -83,7 +102,12 @@ int prov_take_name(const OSSL_PARAM *p, char *field, size_t cap);
 /* A UTF-8 parameter's length as OpenSSL reads it; (size_t)-1 if none. */
 size_t prov_utf8_len(const OSSL_PARAM *p);
 
-/* 256 or 384 for a digest name of SHA-256 or SHA-384, else 0. */
+/* The default provider's algorithm, fetched once; NULL with the error
+ * raised if it has none. The pointer is the provider's: do not free. */
+void *prov_fetched(struct kpsa_prov *prov, enum prov_alg alg);
+
+/* 256 or 384 for any name of SHA-256 or SHA-384, else 0; fetches
+ * nothing after the first call. */
 unsigned prov_hash(struct kpsa_prov *prov, const char *name);
 
 /* A family and a session of the pool, for one handshake step. */

@@ -15,6 +15,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
 
@@ -78,19 +79,73 @@ int prov_take_name(const OSSL_PARAM *p, char *field, size_t cap)
     return 1;
 }
 
+static const struct {
+    const char *name, *what;
+    int is_md;
+} alg_defs[ALG_COUNT] = {
+    [ALG_TLS1_PRF] = {"TLS1-PRF", "TLS1-PRF", 0},
+    [ALG_TLS13_KDF] = {"TLS13-KDF", "TLS13-KDF", 0},
+    [ALG_SHA256] = {"SHA2-256", "SHA-256", 1},
+    [ALG_SHA384] = {"SHA2-384", "SHA-384", 1},
+};
+
+static void *fetch_default(struct kpsa_prov *prov, enum prov_alg alg)
+{
+    if (alg_defs[alg].is_md)
+        return EVP_MD_fetch(prov->libctx, alg_defs[alg].name,
+                            "provider=default");
+    return EVP_KDF_fetch(prov->libctx, alg_defs[alg].name, "provider=default");
+}
+
+void *prov_fetched(struct kpsa_prov *prov, enum prov_alg alg)
+{
+    void *got = atomic_load_explicit(&prov->fetched[alg], memory_order_acquire);
+
+    if (got != NULL)
+        return got;
+    /* One fetch per algorithm even when threads race to the first. */
+    pthread_mutex_lock(&prov->fetch_lock);
+    got = atomic_load_explicit(&prov->fetched[alg], memory_order_relaxed);
+    if (got == NULL) {
+        got = fetch_default(prov, alg);
+        atomic_store_explicit(&prov->fetched[alg], got, memory_order_release);
+    }
+    pthread_mutex_unlock(&prov->fetch_lock);
+    if (got == NULL)
+        prov_error(prov, KPSA_R_INTERNAL,
+                   "cannot fetch the default provider's %s",
+                   alg_defs[alg].what);
+    return got;
+}
+
+static void fetched_free(struct kpsa_prov *prov)
+{
+    for (int alg = 0; alg < ALG_COUNT; alg++) {
+        void *got = atomic_exchange(&prov->fetched[alg], NULL);
+
+        if (alg_defs[alg].is_md)
+            EVP_MD_free(got);
+        else
+            EVP_KDF_free(got);
+    }
+}
+
+/* EVP_MD_is_a looks the name up among the fetched digest's names (every
+ * alias: SHA256, SHA-256, SHA2-256, its OID), so no digest is fetched per
+ * call. */
 unsigned prov_hash(struct kpsa_prov *prov, const char *name)
 {
-    EVP_MD *md = name != NULL && name[0] != '\0'
-                     ? EVP_MD_fetch(prov->libctx, name, "provider=default")
-                     : NULL;
-    unsigned hash = 0;
+    const EVP_MD *sha256, *sha384;
 
-    if (md != NULL && EVP_MD_is_a(md, "SHA2-256"))
-        hash = 256;
-    else if (md != NULL && EVP_MD_is_a(md, "SHA2-384"))
-        hash = 384;
-    EVP_MD_free(md);
-    return hash;
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    sha256 = prov_fetched(prov, ALG_SHA256);
+    if (sha256 != NULL && EVP_MD_is_a(sha256, name))
+        return 256;
+    sha384 = prov_fetched(prov, ALG_SHA384);
+    if (sha384 != NULL && EVP_MD_is_a(sha384, name))
+        return 384;
+    return 0;
 }
 
 static const OSSL_ITEM reason_strings[] = {
@@ -220,6 +275,9 @@ static void teardown(void *provctx)
         keystore_abandon(prov);
     else
         keystore_close(prov);
+    fetched_free(prov);
+    pthread_mutex_destroy(&prov->fetch_lock);
+    pthread_cond_destroy(&prov->reread);
     pthread_cond_destroy(&prov->idle);
     pthread_mutex_destroy(&prov->lock);
     OSSL_LIB_CTX_free(prov->libctx);
@@ -308,7 +366,9 @@ OSSL_provider_init(const OSSL_CORE_HANDLE *core, const OSSL_DISPATCH *in,
      * the application's context, whose preference would pick kpsa again. */
     prov->libctx = OSSL_LIB_CTX_new_child(core, in);
     if (prov->libctx == NULL || pthread_mutex_init(&prov->lock, NULL) != 0 ||
-        pthread_cond_init(&prov->idle, NULL) != 0) {
+        pthread_mutex_init(&prov->fetch_lock, NULL) != 0 ||
+        pthread_cond_init(&prov->idle, NULL) != 0 ||
+        pthread_cond_init(&prov->reread, NULL) != 0) {
         OSSL_LIB_CTX_free(prov->libctx);
         free(prov);
         return 0;

@@ -36,7 +36,7 @@
 
 struct tls13_ctx {
     struct kpsa_prov *prov;
-    EVP_KDF_CTX *inner; /* stateless between calls: see replay */
+    EVP_KDF_CTX *inner; /* made at the first plain call; see replay */
     int mode;
     char digest[64];
     /* A copy of each octet parameter; have_* tells absent from empty. */
@@ -67,25 +67,20 @@ static void clear_fields(struct tls13_ctx *ctx)
     ctx->digest[0] = '\0';
 }
 
+/* libssl makes a context for every step of the schedule (22 per
+ * handshake and end); most are steps on a handle, which need no inner
+ * context, so it is made at the first plain call. */
 static void *tls13_new(void *provctx)
 {
-    struct tls13_ctx *ctx = calloc(1, sizeof(*ctx));
-    EVP_KDF *kdf = NULL;
+    struct tls13_ctx *ctx;
 
+    if (prov_fetched(provctx, ALG_TLS13_KDF) == NULL)
+        return NULL;
+    ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL)
         return NULL;
     ctx->prov = provctx;
     ctx->mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND;
-    kdf = EVP_KDF_fetch(ctx->prov->libctx, "TLS13-KDF", "provider=default");
-    if (kdf != NULL)
-        ctx->inner = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (ctx->inner == NULL) {
-        prov_error(ctx->prov, KPSA_R_INTERNAL,
-                   "cannot fetch the default provider's TLS13-KDF");
-        free(ctx);
-        return NULL;
-    }
     return ctx;
 }
 
@@ -121,9 +116,8 @@ static void *tls13_dup(void *vctx)
     *dst = *src;
     /* Nothing shared with src, so that a failure frees only dst's. */
     dst->key = dst->salt = dst->prefix = dst->label = dst->data = NULL;
-    dst->inner = EVP_KDF_CTX_new((EVP_KDF *)EVP_KDF_CTX_kdf(src->inner));
-    if (dst->inner == NULL ||
-        !copy_field(&dst->key, &dst->key_len, src->key, src->key_len) ||
+    dst->inner = NULL; /* stateless between calls: made when needed */
+    if (!copy_field(&dst->key, &dst->key_len, src->key, src->key_len) ||
         !copy_field(&dst->salt, &dst->salt_len, src->salt, src->salt_len) ||
         !copy_field(&dst->prefix, &dst->prefix_len, src->prefix,
                     src->prefix_len) ||
@@ -266,6 +260,9 @@ static int derive_plain(struct tls13_ctx *ctx, unsigned char *out,
 {
     OSSL_PARAM params[10];
 
+    if (ctx->inner == NULL && (ctx->inner = EVP_KDF_CTX_new(prov_fetched(
+                                   ctx->prov, ALG_TLS13_KDF))) == NULL)
+        return 0;
     replay(ctx, params);
     EVP_KDF_CTX_reset(ctx->inner);
     return EVP_KDF_derive(ctx->inner, out, out_len, params);
@@ -546,6 +543,7 @@ static int tls13_get_params(void *vctx, OSSL_PARAM params[])
 {
     struct tls13_ctx *ctx = vctx;
     OSSL_PARAM *p = OSSL_PARAM_locate(params, OSSL_KDF_PARAM_SIZE);
+    unsigned hash;
     EVP_MD *md = NULL;
     int size = 0;
 
@@ -553,6 +551,10 @@ static int tls13_get_params(void *vctx, OSSL_PARAM params[])
         return -2;
     if (ctx->mode != EVP_KDF_HKDF_MODE_EXTRACT_ONLY)
         return OSSL_PARAM_set_size_t(p, SIZE_MAX);
+    /* The suite's two digests without a fetch; any other as OpenSSL. */
+    hash = prov_hash(ctx->prov, ctx->digest);
+    if (hash != 0)
+        return OSSL_PARAM_set_size_t(p, hash / 8);
     if (ctx->digest[0] != '\0')
         md = EVP_MD_fetch(ctx->prov->libctx, ctx->digest, "provider=default");
     if (md != NULL)

@@ -14,6 +14,8 @@
  *   KPSA_FAULT_AT          fail its Nth call (1-based, default 1)
  *   KPSA_FAULT_STICKY      1: also fail every later call of it
  *   KPSA_FAULT_RV          CKR_* name or number (default CKR_DEVICE_ERROR)
+ *   KPSA_FAULT_DELAY_MS    instead of failing the call, wait this many
+ *                          milliseconds and then make it: a slow token
  *   KPSA_FAULT_COUNT_FILE  at C_Finalize append "NAME COUNT" lines here
  *
  * KPSA_FAULT_MODULE is read once, when C_GetFunctionList first loads it.
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -158,6 +161,7 @@ static int fault_func = -1;
 static unsigned long fault_at;
 static bool fault_sticky;
 static CK_RV fault_rv;
+static unsigned long fault_delay_ms;
 /* A copy, since a later setenv() may free the string getenv() returned. */
 static char count_path[4096];
 
@@ -169,6 +173,14 @@ static bool inject(enum func_index idx, CK_RV *rv)
         return false;
     if (n > fault_at && !fault_sticky)
         return false;
+    if (fault_delay_ms > 0) {
+        struct timespec ts = {(time_t)(fault_delay_ms / 1000),
+                              (long)(fault_delay_ms % 1000) * 1000000L};
+
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        return false;
+    }
     *rv = fault_rv;
     return true;
 }
@@ -214,8 +226,10 @@ static bool read_config(void)
     const char *sticky = getenv("KPSA_FAULT_STICKY");
     const char *rv = getenv("KPSA_FAULT_RV");
     const char *path = getenv("KPSA_FAULT_COUNT_FILE");
+    const char *delay = getenv("KPSA_FAULT_DELAY_MS");
 
     fault_func = -1;
+    fault_delay_ms = 0;
     fault_at = 1;
     fault_sticky = false;
     fault_rv = CKR_DEVICE_ERROR;
@@ -250,6 +264,14 @@ static bool read_config(void)
     }
     if (rv && *rv && !parse_rv(rv, &fault_rv))
         return config_error("KPSA_FAULT_RV", rv);
+    if (delay && *delay) {
+        char *end;
+        errno = 0;
+        fault_delay_ms = strtoul(delay, &end, 10);
+        if (delay[0] < '0' || delay[0] > '9' || *end || errno ||
+            fault_delay_ms == 0 || fault_delay_ms > 60000)
+            return config_error("KPSA_FAULT_DELAY_MS", delay);
+    }
     return true;
 }
 

@@ -6,17 +6,24 @@
  * (a fault kpsa can work around) or fails with an error that names it,
  * nothing crashes or leaks (the sanitizer build runs this too), and once
  * the fault stops the next handshake in the same process succeeds.
+ * Last, with faultmod making every search slow: a reread of the index for
+ * an unknown handle holds up no handshake with a known key.
  * Environment: KPSA_PROVIDER, FAULTMOD, KPSA_FAULT_MODULE (SoftHSM2),
  * KPSA_TOKEN, KPSA_PIN_SOURCE, KPSA_ID, KPSA_KEY and KPSA_HANDLE (hex).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 
@@ -265,6 +272,90 @@ static void every_fault(int tls13, const struct count *c)
     }
 }
 
+/* ---- a slow reread beside handshakes ---- */
+
+struct unknown_call {
+    OSSL_LIB_CTX *libctx;
+    atomic_int done;
+    int refused;
+};
+
+/* A TLS1-PRF call whose premaster (RFC 4279 2) holds a handle no key has:
+ * kpsa rereads the index. */
+static void *unknown_handle(void *arg)
+{
+    struct unknown_call *u = arg;
+    size_t n = (size_t)handle.len;
+    unsigned char pms[4 + 2 * 64] = {0}, seed[16] = {0}, out[48];
+    EVP_KDF *kdf = EVP_KDF_fetch(u->libctx, "TLS1-PRF", NULL);
+    EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, pms,
+                                          4 + 2 * n),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
+                                          sizeof(seed)),
+        OSSL_PARAM_construct_end(),
+    };
+
+    pms[1] = pms[3 + n] = (unsigned char)n;
+    memcpy(pms + 4 + n, handle.bytes, n);
+    /* The last hex digit of the id changed: well formed, and unknown. */
+    pms[3 + 2 * n] = pms[3 + 2 * n] == '0' ? '1' : '0';
+    u->refused =
+        kctx != NULL && EVP_KDF_derive(kctx, out, sizeof(out), params) <= 0;
+    ERR_clear_error();
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    OPENSSL_thread_stop();
+    atomic_store(&u->done, 1);
+    return NULL;
+}
+
+/*
+ * Every C_FindObjectsInit after the first index read waits 1 s, so the
+ * reread of an unknown handle takes 2 s or more. Handshakes with the known
+ * key started meanwhile must all finish before it does: the provider does
+ * not hold its lock across the reread.
+ */
+static void reread_beside_handshakes(void)
+{
+    struct unknown_call u = {0};
+    struct kpsa_instance in;
+    char errs[4096] = "";
+    pthread_t t;
+    int ok = instance_open(&in), hs = 0, during = 0;
+
+    set_fault("C_FindObjectsInit", 3, "CKR_GENERAL_ERROR");
+    setenv("KPSA_FAULT_STICKY", "1", 1);
+    setenv("KPSA_FAULT_DELAY_MS", "1000", 1);
+    /* The first handshake reads the index; a reread is due 1 s later. */
+    ok = ok && handshake(in.libctx, 0, errs);
+    sleep(2);
+    u.libctx = in.libctx;
+    ok = ok && pthread_create(&t, NULL, unknown_handle, &u) == 0;
+    if (ok) {
+        nanosleep(&(struct timespec){0, 300 * 1000 * 1000L}, NULL);
+        for (int i = 0; i < 5; i++)
+            hs += handshake(in.libctx, 0, errs);
+        during = !atomic_load(&u.done);
+        pthread_join(t, NULL);
+    }
+    tap_check(ok && hs == 5 && during,
+              "5 handshakes with a known key finish while a slow reread for "
+              "an unknown handle runs");
+    if (!ok || hs != 5 || !during)
+        tap_diag(
+            "first handshake %d, %d of 5, reread still running: %d: %.200s", ok,
+            hs, during, errs);
+    tap_check(ok && u.refused,
+              "the unknown handle is refused after the reread");
+    unsetenv("KPSA_FAULT_STICKY");
+    unsetenv("KPSA_FAULT_DELAY_MS");
+    set_fault("", 1, "CKR_GENERAL_ERROR");
+    instance_close(&in);
+}
+
 static int take(const char *var, struct secret *s)
 {
     unsigned char *b = OPENSSL_hexstr2buf(getenv(var), &s->len);
@@ -306,6 +397,7 @@ int main(void)
         remove(path);
         memcpy(path + strlen(path) - 6, "XXXXXX", 6);
     }
+    reread_beside_handshakes();
     OSSL_PROVIDER_unload(fallback);
     OSSL_LIB_CTX_free(plain_ctx);
     OPENSSL_cleanse(&key, sizeof(key));
