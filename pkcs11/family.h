@@ -36,7 +36,15 @@ struct family_index;
 
 struct family_index *family_index_new(void);
 void family_index_free(struct family_index *idx);
+/* A copy that outlives idx; NULL when out of memory. */
+struct family_index *family_index_copy(const struct family_index *idx);
 int family_index_build(struct family_index *idx, struct kpsa_token *tok);
+/* Into the empty idx, the token's families as they are now, reading only
+ * the objects old does not hold; old must come from the same session's
+ * module instance. */
+int family_index_refresh(struct family_index *idx,
+                         const struct family_index *old,
+                         struct kpsa_token *tok);
 
 size_t family_count(const struct family_index *idx);
 const struct family *family_at(const struct family_index *idx, size_t i);

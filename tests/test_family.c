@@ -21,6 +21,7 @@ static const size_t lengths[] = {16, 31, 32, 48, 63, 64};
 struct fixture {
     struct kpsa_token *tok;
     struct family_index *idx;
+    struct family_index *before_delete; /* for the refresh after deletes */
     char id[N_FAM][KPSAID_MAX + 1];
     unsigned char key[N_FAM][KPSA_KEY_MAX];
     int stored[N_FAM];
@@ -465,6 +466,36 @@ static struct family_index *fresh_index(struct kpsa_token *tok,
     return idx;
 }
 
+static int same_family(const struct family *a, const struct family *b)
+{
+    return b != NULL && a->manifest == b->manifest && a->found == b->found &&
+           a->members == b->members &&
+           strcmp(a->handle_id, b->handle_id) == 0 &&
+           memcmp(a->handle, b->handle, sizeof(a->handle)) == 0;
+}
+
+/* A refresh from an older index finds what a whole read finds. */
+static void check_refresh(struct kpsa_token *tok,
+                          const struct family_index *old,
+                          const struct family_index *whole, const char *what)
+{
+    struct family_index *idx = family_index_new();
+    int ok = idx != NULL && family_index_refresh(idx, old, tok) == 0;
+
+    if (idx != NULL && !ok)
+        diag_err(tok);
+    ok = ok && family_count(idx) == family_count(whole);
+    for (size_t i = 0; ok && i < family_count(whole); i++) {
+        const struct family *fam = family_at(whole, i);
+
+        ok = same_family(fam, family_lookup(idx, fam->kpsaid)) &&
+             same_family(fam, family_lookup_handle(idx, fam->handle_id));
+    }
+    tap_check(ok, "a refresh %s finds what a whole read finds (%zu families)",
+              what, family_count(whole));
+    family_index_free(idx);
+}
+
 static void delete_all(struct fixture *fx, const char *shared_id)
 {
     struct family_index *idx;
@@ -479,6 +510,8 @@ static void delete_all(struct fixture *fx, const char *shared_id)
         tap_check(!fx->stored[i], "delete %s", fx->id[i]);
     }
     idx = fresh_index(fx->tok, "an index built after the deletes");
+    if (idx != NULL && fx->before_delete != NULL)
+        check_refresh(fx->tok, fx->before_delete, idx, "after the deletes");
     for (size_t i = 0; idx != NULL && i < N_FAM; i++)
         tap_check(family_lookup_folded(idx, fx->id[i]) == NULL &&
                       family_orphans(idx, fx->id[i]) == 0,
@@ -510,7 +543,7 @@ static int open_token(struct fixture *fx, const char *module)
 static void run(struct fixture *fx)
 {
     char shared_id[KPSAID_MAX + 1];
-    struct family_index *fresh;
+    struct family_index *fresh, *as_found = family_index_copy(fx->idx);
 
     for (size_t i = 0; i < N_FAM; i++) {
         /* the pid keeps reruns and parallel runs apart */
@@ -525,6 +558,12 @@ static void run(struct fixture *fx)
     if (fx->stored[0])
         check_refusals(fx, shared_id);
     fresh = fresh_index(fx->tok, "a fresh index after the imports");
+    if (fresh != NULL && as_found != NULL) {
+        check_refresh(fx->tok, as_found, fresh,
+                      "from the index before imports");
+        check_refresh(fx->tok, fresh, fresh, "with nothing new");
+    }
+    family_index_free(as_found);
     if (fresh != NULL) {
         family_index_free(fx->idx);
         fx->idx = fresh;
@@ -532,7 +571,9 @@ static void run(struct fixture *fx)
             if (fx->stored[i])
                 check_family(fx, i);
     }
+    fx->before_delete = family_index_copy(fx->idx);
     delete_all(fx, shared_id);
+    family_index_free(fx->before_delete);
 }
 
 int main(void)
