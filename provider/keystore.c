@@ -168,6 +168,9 @@ void keystore_abandon(struct kpsa_prov *prov)
 static void forget_after_fork(struct kpsa_prov *prov)
 {
     if (prov->pid != 0 && prov->pid != getpid()) {
+        /* The parent's other threads, mid-handshake or mid-reread, are
+         * not in the child. */
+        prov->rereading = 0;
         for (int i = 0; i < KEYSTORE_SESSIONS; i++)
             prov->slot[i].busy = 0;
         store_drop(prov, 0);
