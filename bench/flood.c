@@ -244,67 +244,109 @@ static void report_reads(struct flood *f)
                  (double)c.finds / c.seconds, "searches/s");
 }
 
+/* The known rate beside each second thread, alone first. */
+enum { C_ALONE, C_FLOOD, C_PLAIN, C_PASS, N_COND };
+
+static void *second_of(struct flood *f, int cond)
+{
+    void *state[N_COND] = {NULL, &f->unknown, &f->plain_pair, &f->pass_pair};
+
+    return state[cond];
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+
+    return (a > b) - (a < b);
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return v[n / 2];
+}
+
+/*
+ * The four measurements run in rounds, one of each per round, so that a
+ * drifting machine load shifts them alike. A drop is computed within a
+ * round, against that round's rate alone; the median over the rounds is
+ * reported, and the spread (highest minus lowest). The slowest handshake
+ * is the slowest of all rounds; the other figures are the last round's.
+ */
+static int flood_rounds(struct flood *f, struct bench_result res[N_COND],
+                        double longest[N_COND], double drop[N_COND][2])
+{
+    int rounds = f->o->reps < 1 ? 1 : f->o->reps > 15 ? 15 : f->o->reps;
+    double d[N_COND][15];
+    struct bench_job job;
+
+    for (int i = 0; i < rounds; i++) {
+        for (int c = 0; c < N_COND; c++) {
+            flood_job(f, &job, second_of(f, c));
+            f->known.longest = 0;
+            if (bench_run(&job, &res[c]) != 0)
+                return -1;
+            if (f->known.longest > longest[c])
+                longest[c] = f->known.longest;
+            d[c][i] =
+                100 * (1 - bench_rate(&res[c], 0) / bench_rate(&res[0], 0));
+        }
+    }
+    for (int c = 1; c < N_COND; c++) {
+        drop[c][0] = median_of(d[c], rounds);
+        drop[c][1] = d[c][rounds - 1] - d[c][0]; /* sorted by median_of */
+    }
+    return 0;
+}
+
 static int flood_steps(struct flood *f)
 {
-    struct bench_job job;
-    struct bench_result alone, flooded, plain, pass;
-    int reps = f->o->reps;
-    double a, b;
-
-    double longest[4];
-    struct bench_result *all[4] = {&alone, &flooded, &plain, &pass};
+    struct bench_result res[N_COND];
+    struct bench_result *alone = &res[C_ALONE], *flooded = &res[C_FLOOD];
+    struct bench_result *plain = &res[C_PLAIN], *pass = &res[C_PASS];
+    double a, b, longest[N_COND] = {0}, drop[N_COND][2] = {{0}};
+    struct bench_result *all[4] = {alone, flooded, plain, pass};
     static const char *const what[4] = {"alone", "under the flood",
                                         "beside raw-key, own context",
                                         "beside raw-key, kpsa's context"};
 
-    flood_job(f, &job, NULL);
-    f->known.longest = 0;
-    if (bench_median(&job, reps, 0, &alone) != 0)
+    if (flood_rounds(f, res, longest, drop) != 0)
         return -1;
-    longest[0] = f->known.longest;
-    flood_job(f, &job, &f->unknown);
-    f->known.longest = 0;
-    if (bench_median(&job, reps, 0, &flooded) != 0)
-        return -1;
-    longest[1] = f->known.longest;
-    flood_job(f, &job, &f->plain_pair);
-    f->known.longest = 0;
-    if (bench_median(&job, reps, 0, &plain) != 0)
-        return -1;
-    longest[2] = f->known.longest;
-    flood_job(f, &job, &f->pass_pair);
-    f->known.longest = 0;
-    if (bench_median(&job, reps, 0, &pass) != 0)
-        return -1;
-    longest[3] = f->known.longest;
-    a = bench_rate(&alone, 0);
-    b = bench_rate(&flooded, 0);
+    a = bench_rate(alone, 0);
+    b = bench_rate(flooded, 0);
     printf("kpsa-bench %s: flood, token %s, TLS 1.2 PSK-AES128-CBC-SHA256, "
            "libkpsa server, store refresh %s s\n",
            f->o->started, f->o->token_label,
            f->o->refresh >= 0 ? "as given" : "2 (default)");
     bench_metric(f->o, "flood", "known identities alone", a, "hs/s");
     bench_metric(f->o, "flood", "known identities under the flood", b, "hs/s");
-    bench_metric(f->o, "flood", "drop under the flood", 100 * (1 - b / a), "%");
+    bench_metric(f->o, "flood", "drop under the flood", drop[C_FLOOD][0], "%");
+    bench_metric(f->o, "flood", "drop under the flood, spread of the rounds",
+                 drop[C_FLOOD][1], "points");
     bench_metric(f->o, "flood", "unknown-identity attempts",
-                 (double)(flooded.done[1] + flooded.failed[1]) /
-                     flooded.elapsed,
+                 (double)(flooded->done[1] + flooded->failed[1]) /
+                     flooded->elapsed,
                  "attempts/s");
     bench_metric(f->o, "flood", "unknown identities that connected",
-                 (double)flooded.done[1], "handshakes");
+                 (double)flooded->done[1], "handshakes");
     bench_metric(f->o, "flood", "drop beside raw-key handshakes, own context",
-                 100 * (1 - bench_rate(&plain, 0) / a), "%");
+                 drop[C_PLAIN][0], "%");
+    bench_metric(f->o, "flood", "... spread of the rounds", drop[C_PLAIN][1],
+                 "points");
     bench_metric(f->o, "flood",
                  "drop beside raw-key handshakes, kpsa's context",
-                 100 * (1 - bench_rate(&pass, 0) / a), "%");
+                 drop[C_PASS][0], "%");
+    bench_metric(f->o, "flood", "... spread of the rounds", drop[C_PASS][1],
+                 "points");
     bench_metric(f->o, "flood", "second thread's rate beside: flood",
-                 (double)(flooded.done[1] + flooded.failed[1]) /
-                     flooded.elapsed,
+                 (double)(flooded->done[1] + flooded->failed[1]) /
+                     flooded->elapsed,
                  "per s");
     bench_metric(f->o, "flood", "second thread's rate beside: own context",
-                 bench_rate(&plain, 1), "per s");
+                 bench_rate(plain, 1), "per s");
     bench_metric(f->o, "flood", "second thread's rate beside: kpsa's context",
-                 bench_rate(&pass, 1), "per s");
+                 bench_rate(pass, 1), "per s");
     /* The rate drops when two threads share one core; whether the flood
      * makes a known handshake cost more shows in its thread's CPU. */
     for (int i = 0; i < 4; i++) {
@@ -318,11 +360,12 @@ static int flood_steps(struct flood *f)
                          : NAN,
                      "us");
     }
-    if (alone.done[0] > 0 && flooded.done[0] > 0 && flooded.thread_cpu[0] > 0)
+    if (alone->done[0] > 0 && flooded->done[0] > 0 &&
+        flooded->thread_cpu[0] > 0)
         bench_metric(
             f->o, "flood", "drop in known handshakes per CPU second, flood",
-            100 * (1 - (alone.thread_cpu[0] / (double)alone.done[0]) /
-                           (flooded.thread_cpu[0] / (double)flooded.done[0])),
+            100 * (1 - (alone->thread_cpu[0] / (double)alone->done[0]) /
+                           (flooded->thread_cpu[0] / (double)flooded->done[0])),
             "%");
     bench_metric(f->o, "flood", "slowest known handshake, alone",
                  longest[0] * 1e3, "ms");

@@ -1,10 +1,10 @@
 /*
  * The scale mode: N key families on one token. Creates them with
  * family_import in one session and sets the rate against the token's own
- * object-creation rate; times one index build; measures the index's
- * memory per key; compares handshakes and lookups with 10 keys and with N;
- * and imports a key while a libkpsa server runs, timing until a handshake
- * with it succeeds.
+ * object-creation rate; times one index build and two rereads (nothing
+ * new, one new family); measures the index's memory per key; compares
+ * handshakes and lookups with 10 keys and with N; and imports a key while a
+ * libkpsa server runs, timing until a handshake with it succeeds.
  */
 #include <malloc.h>
 #include <math.h>
@@ -189,6 +189,48 @@ static double index_build_ms(struct scale *s, size_t *bytes)
     return best[reps / 2];
 }
 
+static double refresh_ms(struct scale *s, const struct family_index *old,
+                         const char *want)
+{
+    struct family_index *idx = family_index_new();
+    double t0 = bench_now(), ms;
+    int ok = idx != NULL && family_index_refresh(idx, old, s->tok) == 0 &&
+             (want == NULL || family_lookup(idx, want) != NULL);
+
+    ms = (bench_now() - t0) * 1e3;
+    family_index_free(idx);
+    return ok ? ms : -1;
+}
+
+/* A reread for an unknown identity (family_index_refresh): with nothing
+ * new, and with one family imported since the old index was read, which
+ * is deleted again afterwards. */
+static int measure_refresh(struct scale *s)
+{
+    struct family_index *before = family_index_copy(s->idx);
+    unsigned char key[32];
+    char id[KPSAID_MAX + 1];
+    double same, one = -1;
+
+    snprintf(id, sizeof(id), "refresh-%ld@scale.example.com", (long)getpid());
+    RAND_bytes(key, sizeof(key));
+    same = before != NULL ? refresh_ms(s, before, NULL) : -1;
+    if (same >= 0 && import_one(s, id, key, sizeof(key)) == 0) {
+        one = refresh_ms(s, before, id);
+        family_delete(s->tok, s->idx, id);
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    family_index_free(before);
+    if (same < 0 || one < 0) {
+        fprintf(stderr, "kpsa-bench: index refresh: %s\n",
+                token_err(s->tok)->msg);
+        return -1;
+    }
+    bench_metric(s->o, "scale", "index reread, nothing new", same, "ms");
+    bench_metric(s->o, "scale", "index reread, one new family", one, "ms");
+    return 0;
+}
+
 static double lookup_ns(struct scale *s)
 {
     const struct family *volatile sink = NULL;
@@ -238,6 +280,7 @@ static int measure_index(struct scale *s, const char *tag)
         bench_metric(s->o, "scale", "index memory per key (measured)",
                      (double)bytes / (double)n, "bytes");
         index_estimate(s->o, n);
+        return measure_refresh(s);
     }
     return 0;
 }

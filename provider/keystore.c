@@ -340,7 +340,7 @@ static void reread_unlocked(struct kpsa_prov *prov)
  * A handle the index does not know may name a key imported since it was
  * read. The reread runs without the lock, so that handshakes with known
  * keys go on meanwhile, and reads only the objects the index lacks (on
- * SoftHSM2 two searches, about 3.5 s with 10,000 keys, against 9 s for a
+ * SoftHSM2 two searches, about 3.6 s with 10,000 keys, against 9 s for a
  * whole read); one at a time, and a thread that misses during one waits
  * for it and looks again.
  */
