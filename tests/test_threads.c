@@ -1,17 +1,23 @@
 /*
  * One kpsa provider shared by several threads, each running TLS 1.2 PSK
  * handshakes in memory against a peer that holds the raw key; then a child
- * made by fork() after the provider was used runs handshakes of its own.
+ * made by fork() after the provider was used runs handshakes of its own;
+ * last, handshakes run while another thread keeps asking for a handle the
+ * token does not hold, which makes the provider reread its index beside
+ * them.
  * Run under ThreadSanitizer by scripts/test. Environment: OPENSSL_CONF_KPSA
  * (an openssl.cnf loading kpsa), KPSA_HANDLE and KPSA_KEY (hex), KPSA_ID.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
@@ -135,6 +141,65 @@ static int run_threads(int n)
     return total == (long)n * HANDSHAKES;
 }
 
+static atomic_int stop_unknown;
+
+/* TLS1-PRF calls whose premaster (RFC 4279 2) holds a well-formed handle
+ * of no key: each one after the index is a second old rereads it. */
+static void *unknown_worker(void *arg)
+{
+    long *refused = arg;
+    size_t n = (size_t)handle_len;
+    unsigned char pms[4 + 2 * 64] = {0}, seed[16] = {0}, out[48];
+    EVP_KDF *kdf = EVP_KDF_fetch(kpsa_ctx, "TLS1-PRF", NULL);
+
+    pms[1] = pms[3 + n] = (unsigned char)n;
+    memcpy(pms + 4 + n, handle, n);
+    pms[3 + 2 * n] = pms[3 + 2 * n] == '0' ? '1' : '0';
+    while (kdf != NULL && !atomic_load(&stop_unknown)) {
+        EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256",
+                                             0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, pms,
+                                              4 + 2 * n),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
+                                              sizeof(seed)),
+            OSSL_PARAM_construct_end(),
+        };
+
+        *refused +=
+            kctx != NULL && EVP_KDF_derive(kctx, out, sizeof(out), params) <= 0;
+        ERR_clear_error();
+        EVP_KDF_CTX_free(kctx);
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000L}, NULL);
+    }
+    EVP_KDF_free(kdf);
+    OPENSSL_thread_stop();
+    return NULL;
+}
+
+/* Two threads of handshakes for about 2.5 s beside the unknown handle. */
+static int beside_rereads(void)
+{
+    pthread_t t;
+    long refused = 0;
+    int ok = pthread_create(&t, NULL, unknown_worker, &refused) == 0;
+    double end;
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    end = (double)now.tv_sec + now.tv_nsec / 1e9 + 2.5;
+    while (ok) {
+        ok = run_threads(2);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)now.tv_sec + now.tv_nsec / 1e9 >= end)
+            break;
+    }
+    atomic_store(&stop_unknown, 1);
+    pthread_join(t, NULL);
+    return ok && refused > 0;
+}
+
 static int child_after_fork(void)
 {
     pid_t pid = fork();
@@ -200,6 +265,8 @@ int main(void)
     CHECK(run_threads(THREADS), "4 threads share the provider");
     CHECK(child_after_fork(), "a child forked after use runs handshakes");
     CHECK(run_threads(2), "the parent still works after the fork");
+    CHECK(beside_rereads(), "2 threads of handshakes beside rereads for an "
+                            "unknown handle");
     printf("1..%d\n", n);
     OSSL_LIB_CTX_free(kpsa_ctx);
     return failed ? 1 : 0;
