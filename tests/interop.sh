@@ -23,46 +23,10 @@ CLIENT_PID=
 PORT=
 N=0
 
-# stop PIDVAR FD: closes the process's standard input (our FD), gives it
-# 3 s to end on its own, then ends it; RC_STOP holds its exit status.
-stop() {
-    local var=$1 fd=$2 pid=${!1}
-    eval "exec $fd>&-"
-    RC_STOP=
-    [ -n "$pid" ] || return 0
-    for _ in $(seq 60); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    RC_STOP=$?
-    printf -v "$var" '%s' ''
-}
-
-setup_token
-[ "${P11KIT:-0}" = 1 ] && start_p11kit_server
-trap 'stop CLIENT_PID 9; stop PEER_PID 8; cleanup' EXIT
-umask 077
-ID=dev-01@example.com
-openssl rand -hex 32 >"$WORK/key"
-openssl rand -hex 32 >"$WORK/wrong"
-KEY=$(cat "$WORK/key")
-WRONG=$(cat "$WORK/wrong")
-expect "import a 32-byte key" 0 "" "$KPSA" import "$ID" --in "$WORK/key"
-run "$KPSA" handle "$ID"
-HANDLE=$(cat "$WORK/out")
-check "the handle is kpsa1. and 26 hex digits, in hex" bash -c \
-    "printf '%s' '$HANDLE' | xxd -r -p | grep -qx 'kpsa1\.[0-9a-f]\{26\}'"
-# A well-formed handle that names no stored key.
-NOKEY=$(printf 'kpsa1.%026d' 0 | xxd -p -c 64)
-write_openssl_cnf
-KPSA_CNF=$OPENSSL_CONF_KPSA
-# The independent OpenSSL side: the default provider only, with and
-# without extended master secret (OpenSSL 3.0 has no -no_ems).
-PLAIN_CNF=$WORK/plain.cnf
+interop_setup 60
+# The independent OpenSSL side without extended master secret (OpenSSL
+# 3.0 has no -no_ems).
 NOEMS_CNF=$WORK/plain-noems.cnf
-printf 'openssl_conf = openssl_init\n[openssl_init]\n' >"$PLAIN_CNF"
 cat >"$NOEMS_CNF" <<'CNF'
 openssl_conf = openssl_init
 [openssl_init]
@@ -72,15 +36,6 @@ system_default = system_default_sect
 [system_default_sect]
 Options = -ExtendedMasterSecret
 CNF
-printf '%s:%s\n' "$ID" "$KEY" >"$WORK/pskpasswd"
-printf '%s:%s\n' "$ID" "$WRONG" >"$WORK/pskpasswd-wrong"
-run env OPENSSL_CONF="$KPSA_CNF" openssl list -providers
-if grep -q '^  kpsa$' "$WORK/out"; then
-    ok "openssl loads kpsa from the generated openssl.cnf"
-else
-    echo "Bail out! openssl does not load $KPSA_PROVIDER"
-    exit 1
-fi
 
 # --- servers and clients: each function execs its program on $PORT ------
 
@@ -190,7 +145,7 @@ serve() {
             kill -0 "$PEER_PID" 2>/dev/null || break
             sleep 0.05
         done
-        stop PEER_PID 8
+        stop_by_fd PEER_PID 8
     done
     return 1
 }
@@ -236,11 +191,11 @@ converse() {
         GOT_MSG=1
         GOT_REPLY=1
     fi
-    stop CLIENT_PID 9
+    stop_by_fd CLIENT_PID 9
     RC_CLIENT=$RC_STOP
     RC_SERVER=
     [ "${KEEP:-0}" = 1 ] && return
-    stop PEER_PID 8
+    stop_by_fd PEER_PID 8
     RC_SERVER=$RC_STOP
 }
 

@@ -213,3 +213,59 @@ psk_stop() {
     wait "$SRV" 2>/dev/null
     exec 7>&-
 }
+
+# stop_by_fd PIDVAR FD [TICKS]: closes the process's standard input (our
+# FD), gives it TICKS * 50 ms (default 3 s) to end on its own, then ends
+# it; RC_STOP holds its exit status, and PIDVAR is emptied.
+stop_by_fd() {
+    local var=$1 fd=$2 ticks=${3:-60} pid=${!1}
+    eval "exec $fd>&-"
+    RC_STOP=
+    [ -n "$pid" ] || return 0
+    for _ in $(seq "$ticks"); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    RC_STOP=$?
+    printf -v "$var" '%s' ''
+}
+
+# interop_setup TICKS: what the interoperability matrices share. A token
+# (behind p11-kit server when P11KIT=1), an exit trap that stops the peer
+# (fd 8) and the client (fd 9) within TICKS * 50 ms, a 32-byte key ID
+# imported with its HANDLE (hex), a WRONG key, NOKEY (a well-formed handle
+# of no key), KPSA_CNF loading kpsa, PLAIN_CNF with the default provider
+# only, pskpasswd files for GnuTLS, and a check that openssl loads kpsa.
+interop_setup() {
+    setup_token
+    [ "${P11KIT:-0}" = 1 ] && start_p11kit_server
+    # shellcheck disable=SC2064 # the tick count is fixed now
+    trap "stop_by_fd CLIENT_PID 9 $1; stop_by_fd PEER_PID 8 $1; cleanup" EXIT
+    umask 077
+    ID=dev-01@example.com
+    openssl rand -hex 32 >"$WORK/key"
+    openssl rand -hex 32 >"$WORK/wrong"
+    KEY=$(cat "$WORK/key")
+    WRONG=$(cat "$WORK/wrong")
+    expect "import a 32-byte key" 0 "" "$KPSA" import "$ID" --in "$WORK/key"
+    run "$KPSA" handle "$ID"
+    HANDLE=$(cat "$WORK/out")
+    check "the handle is kpsa1. and 26 hex digits, in hex" bash -c \
+        "printf '%s' '$HANDLE' | xxd -r -p | grep -qx 'kpsa1\.[0-9a-f]\{26\}'"
+    NOKEY=$(printf 'kpsa1.%026d' 0 | xxd -p -c 64)
+    write_openssl_cnf
+    KPSA_CNF=$OPENSSL_CONF_KPSA
+    PLAIN_CNF=$WORK/plain.cnf
+    printf 'openssl_conf = openssl_init\n[openssl_init]\n' >"$PLAIN_CNF"
+    printf '%s:%s\n' "$ID" "$KEY" >"$WORK/pskpasswd"
+    printf '%s:%s\n' "$ID" "$WRONG" >"$WORK/pskpasswd-wrong"
+    run env OPENSSL_CONF="$KPSA_CNF" openssl list -providers
+    if grep -q '^  kpsa$' "$WORK/out"; then
+        ok "openssl loads kpsa from the generated openssl.cnf"
+    else
+        echo "Bail out! openssl does not load $KPSA_PROVIDER"
+        exit 1
+    fi
+}
