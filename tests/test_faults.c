@@ -21,14 +21,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 
 #include "kat.h"
 #include "tlspair.h"
+#include "unknown.h"
 
 #define MAX_FUNCS 40
 
@@ -280,33 +279,12 @@ struct unknown_call {
     int refused;
 };
 
-/* A TLS1-PRF call whose premaster (RFC 4279 2) holds a handle no key has:
- * kpsa rereads the index. */
 static void *unknown_handle(void *arg)
 {
     struct unknown_call *u = arg;
-    size_t n = (size_t)handle.len;
-    unsigned char pms[4 + 2 * 64] = {0}, seed[16] = {0}, out[48];
-    EVP_KDF *kdf = EVP_KDF_fetch(u->libctx, "TLS1-PRF", NULL);
-    EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, pms,
-                                          4 + 2 * n),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
-                                          sizeof(seed)),
-        OSSL_PARAM_construct_end(),
-    };
 
-    pms[1] = pms[3 + n] = (unsigned char)n;
-    memcpy(pms + 4 + n, handle.bytes, n);
-    /* The last hex digit of the id changed: well formed, and unknown. */
-    pms[3 + 2 * n] = pms[3 + 2 * n] == '0' ? '1' : '0';
     u->refused =
-        kctx != NULL && EVP_KDF_derive(kctx, out, sizeof(out), params) <= 0;
-    ERR_clear_error();
-    EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
+        unknown_handle_refused(u->libctx, handle.bytes, (size_t)handle.len);
     OPENSSL_thread_stop();
     atomic_store(&u->done, 1);
     return NULL;

@@ -17,12 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
+
+#include "unknown.h"
 
 #define THREADS    4
 #define HANDSHAKES 25
@@ -143,37 +144,17 @@ static int run_threads(int n)
 
 static atomic_int stop_unknown;
 
-/* TLS1-PRF calls whose premaster (RFC 4279 2) holds a well-formed handle
- * of no key: each one after the index is a second old rereads it. */
+/* Keeps asking for a handle of no key: each call once the index is a
+ * second old rereads it. */
 static void *unknown_worker(void *arg)
 {
     long *refused = arg;
-    size_t n = (size_t)handle_len;
-    unsigned char pms[4 + 2 * 64] = {0}, seed[16] = {0}, out[48];
-    EVP_KDF *kdf = EVP_KDF_fetch(kpsa_ctx, "TLS1-PRF", NULL);
 
-    pms[1] = pms[3 + n] = (unsigned char)n;
-    memcpy(pms + 4 + n, handle, n);
-    pms[3 + 2 * n] = pms[3 + 2 * n] == '0' ? '1' : '0';
-    while (kdf != NULL && !atomic_load(&stop_unknown)) {
-        EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256",
-                                             0),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, pms,
-                                              4 + 2 * n),
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
-                                              sizeof(seed)),
-            OSSL_PARAM_construct_end(),
-        };
-
+    while (!atomic_load(&stop_unknown)) {
         *refused +=
-            kctx != NULL && EVP_KDF_derive(kctx, out, sizeof(out), params) <= 0;
-        ERR_clear_error();
-        EVP_KDF_CTX_free(kctx);
+            unknown_handle_refused(kpsa_ctx, handle, (size_t)handle_len);
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000L}, NULL);
     }
-    EVP_KDF_free(kdf);
     OPENSSL_thread_stop();
     return NULL;
 }
