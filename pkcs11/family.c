@@ -290,6 +290,12 @@ static int manifest_parse(char *text, struct family *fam)
 
 /* ---- index: one enumeration of manifests, one of secret keys ---- */
 
+static int out_of_memory(struct kpsa_token *tok)
+{
+    return kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
+                        "out of memory building the key index");
+}
+
 static int load_manifest(struct family_index *idx, struct kpsa_token *tok,
                          CK_OBJECT_HANDLE obj)
 {
@@ -306,28 +312,8 @@ static int load_manifest(struct family_index *idx, struct kpsa_token *tok,
         return 0; /* not ours to judge; list and show will not see it */
     fam.manifest = obj;
     if (index_add(idx, &fam) != 0)
-        return kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
-                            "out of memory building the key index");
+        return out_of_memory(tok);
     return 0;
-}
-
-static int load_manifests(struct family_index *idx, struct kpsa_token *tok)
-{
-    CK_OBJECT_CLASS cls = CKO_DATA;
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_APPLICATION, FAMILY_APPLICATION, strlen(FAMILY_APPLICATION)},
-    };
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0;
-    int ret = 0;
-
-    if (token_find(tok, tmpl, 2, &objs, &n) != 0)
-        return -1;
-    for (size_t i = 0; i < n && ret == 0; i++)
-        ret = load_manifest(idx, tok, objs[i]);
-    free(objs);
-    return ret;
 }
 
 static int add_orphan(struct family_index *idx, const char *label,
@@ -372,33 +358,16 @@ static int attach_key(struct family_index *idx, struct kpsa_token *tok,
         return 0;
     }
     if (add_orphan(idx, label, obj) != 0)
-        return kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
-                            "out of memory building the key index");
+        return out_of_memory(tok);
     return 0;
 }
 
-static int load_keys(struct family_index *idx, struct kpsa_token *tok)
-{
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}};
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0;
-    int ret = 0;
-
-    if (token_find(tok, tmpl, 1, &objs, &n) != 0)
-        return -1;
-    for (size_t i = 0; i < n && ret == 0; i++)
-        ret = attach_key(idx, tok, objs[i]);
-    free(objs);
-    return ret;
-}
-
-int family_index_build(struct family_index *idx, struct kpsa_token *tok)
-{
-    return load_manifests(idx, tok) != 0 || load_keys(idx, tok) != 0 ? -1 : 0;
-}
-
-/* ---- refresh: read only the objects an index has not seen ---- */
+/*
+ * The index is built from two searches: manifests, then secret keys. An
+ * old index may be given, from a read with the same module instance: a
+ * family whose manifest it holds is taken from it as it was, and only
+ * the objects it does not hold are read (family_index_refresh).
+ */
 
 /* An object the old index holds, and its family there. */
 struct seen {
@@ -414,17 +383,19 @@ static int cmp_seen(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The old index's manifests, or its key members, sorted by handle. */
+/* The old index's manifests, or its key members, sorted by handle; none
+ * without an old index. */
 static struct seen *seen_objects(const struct family_index *old, int members,
                                  size_t *n)
 {
+    size_t count = old != NULL ? old->n : 0;
     struct seen *v =
-        malloc((old->n * (members ? MEMBER_COUNT : 1) + 1) * sizeof(*v));
+        malloc((count * (members ? MEMBER_COUNT : 1) + 1) * sizeof(*v));
 
     *n = 0;
     if (v == NULL)
         return NULL;
-    for (size_t i = 0; i < old->n; i++) {
+    for (size_t i = 0; i < count; i++) {
         const struct family *fam = &old->fam[i];
 
         if (!members)
@@ -445,31 +416,51 @@ static const struct seen *seen_find(const struct seen *v, size_t n,
     return bsearch(&key, v, n, sizeof(*v), cmp_seen);
 }
 
-static int keep_orphans(struct family_index *idx,
-                        const struct family_index *old)
+/* The manifests; *fresh counts those old did not hold, which are read. */
+static int load_manifests(struct family_index *idx,
+                          const struct family_index *old,
+                          struct kpsa_token *tok, size_t *fresh)
 {
-    for (size_t i = 0; i < old->n_orphans; i++)
-        if (add_orphan(idx, old->orphan[i].label, old->orphan[i].handle) != 0)
-            return -1;
-    return 0;
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_APPLICATION, FAMILY_APPLICATION, strlen(FAMILY_APPLICATION)},
+    };
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, n_known;
+    struct seen *known = seen_objects(old, 0, &n_known);
+    const struct seen *was;
+    int ret = known == NULL ? out_of_memory(tok) : 0;
+
+    if (ret == 0 && token_find(tok, tmpl, 2, &objs, &n) != 0)
+        ret = -1;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        was = seen_find(known, n_known, objs[i]);
+        if (was == NULL) {
+            ++*fresh;
+            ret = load_manifest(idx, tok, objs[i]);
+        } else if (index_add(idx, &old->fam[was->fam]) != 0) {
+            ret = out_of_memory(tok);
+        }
+    }
+    free(objs);
+    free(known);
+    return ret;
 }
 
-/* Members of the new families: every secret key is listed, but only the
- * attributes of keys the old index did not hold are read. */
-static int load_new_keys(struct family_index *idx,
-                         const struct family_index *old, struct kpsa_token *tok)
+/* The secret keys old did not hold, attached to their families or kept
+ * as orphans. */
+static int load_keys(struct family_index *idx, const struct family_index *old,
+                     struct kpsa_token *tok)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}};
     CK_OBJECT_HANDLE *objs = NULL;
     size_t n = 0, n_known;
     struct seen *known = seen_objects(old, 1, &n_known);
-    int ret = 0;
+    int ret = known == NULL ? out_of_memory(tok) : 0;
 
-    if (known == NULL)
-        return kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
-                            "out of memory refreshing the key index");
-    if (token_find(tok, tmpl, 1, &objs, &n) != 0)
+    if (ret == 0 && token_find(tok, tmpl, 1, &objs, &n) != 0)
         ret = -1;
     for (size_t i = 0; i < n && ret == 0; i++)
         if (seen_find(known, n_known, objs[i]) == NULL)
@@ -479,53 +470,44 @@ static int load_new_keys(struct family_index *idx,
     return ret;
 }
 
+static int keep_orphans(struct family_index *idx,
+                        const struct family_index *old, struct kpsa_token *tok)
+{
+    for (size_t i = 0; i < old->n_orphans; i++)
+        if (add_orphan(idx, old->orphan[i].label, old->orphan[i].handle) != 0)
+            return out_of_memory(tok);
+    return 0;
+}
+
+int family_index_build(struct family_index *idx, struct kpsa_token *tok)
+{
+    size_t fresh = 0;
+
+    return load_manifests(idx, NULL, tok, &fresh) != 0 ||
+                   load_keys(idx, NULL, tok) != 0
+               ? -1
+               : 0;
+}
+
 /*
- * One search for the manifests. A family whose manifest the old index
- * holds is taken from it as it was; only new manifests are read, and only
- * when there are any are the secret keys listed, and only the new ones
- * read. On SoftHSM2 with 10,000 keys this is one or two searches instead
- * of a search and 100,000 attribute reads. It trusts that an object
- * handle is not given to another object while the session lasts (PKCS#11
- * 3.0 2.7: handles are valid for the lifetime of the application's
- * sessions); a member gone since gives an error at its first use, after
- * which the caller builds its index afresh.
+ * One search for the manifests; only when there are new ones are the
+ * secret keys listed, and only the new ones read. On SoftHSM2 with 10,000
+ * keys this is one or two searches instead of two searches and 100,000
+ * attribute reads. It trusts that an object handle is not given to
+ * another object while the session lasts (PKCS#11 3.0 2.7: handles are
+ * valid for the lifetime of the application's sessions); a member gone
+ * since gives an error at its first use, after which the caller builds
+ * its index afresh.
  */
 int family_index_refresh(struct family_index *idx,
                          const struct family_index *old, struct kpsa_token *tok)
 {
-    CK_OBJECT_CLASS cls = CKO_DATA;
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_APPLICATION, FAMILY_APPLICATION, strlen(FAMILY_APPLICATION)},
-    };
-    CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, n_known, fresh = 0;
-    struct seen *known = seen_objects(old, 0, &n_known);
-    const struct seen *was;
-    int ret = 0;
+    size_t fresh = 0;
+    int ret = load_manifests(idx, old, tok, &fresh);
 
-    if (known == NULL)
-        return kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
-                            "out of memory refreshing the key index");
-    if (token_find(tok, tmpl, 2, &objs, &n) != 0)
-        ret = -1;
-    for (size_t i = 0; i < n && ret == 0; i++) {
-        was = seen_find(known, n_known, objs[i]);
-        if (was == NULL) {
-            fresh++;
-            ret = load_manifest(idx, tok, objs[i]);
-        } else if (index_add(idx, &old->fam[was->fam]) != 0) {
-            ret = kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
-                               "out of memory refreshing the key index");
-        }
-    }
-    free(objs);
-    free(known);
-    if (ret == 0 && fresh > 0)
-        ret = load_new_keys(idx, old, tok);
-    else if (ret == 0 && keep_orphans(idx, old) != 0)
-        ret = kpsa_err_set(token_err_mut(tok), KPSA_ERR_TOKEN,
-                           "out of memory refreshing the key index");
+    if (ret == 0)
+        ret =
+            fresh > 0 ? load_keys(idx, old, tok) : keep_orphans(idx, old, tok);
     return ret;
 }
 
