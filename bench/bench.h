@@ -83,6 +83,8 @@ double bench_rate(const struct bench_result *r, int rank);
 void bench_pick_median(struct bench_result *all, int n, int rank,
                        struct bench_result *out);
 #define BENCH_REPS_MAX 15
+/* Sorts v[0..n) in place, ascending, and returns its median (v[n / 2]). */
+double bench_median_of(double *v, int n);
 
 /* ---- library contexts (handshake.c) ---- */
 

@@ -254,19 +254,6 @@ static void *second_of(struct flood *f, int cond)
     return state[cond];
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-
-    return (a > b) - (a < b);
-}
-
-static double median_of(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
-}
-
 /*
  * The four measurements run in rounds, one of each per round, so that a
  * drifting machine load shifts them alike. A drop is computed within a
@@ -294,8 +281,8 @@ static int flood_rounds(struct flood *f, struct bench_result res[N_COND],
         }
     }
     for (int c = 1; c < N_COND; c++) {
-        drop[c][0] = median_of(d[c], rounds);
-        drop[c][1] = d[c][rounds - 1] - d[c][0]; /* sorted by median_of */
+        drop[c][0] = bench_median_of(d[c], rounds); /* sorts d[c] */
+        drop[c][1] = d[c][rounds - 1] - d[c][0];
     }
     return 0;
 }

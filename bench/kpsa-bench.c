@@ -439,18 +439,6 @@ static void fill_line(struct line *ln, const struct bench_result *r)
     ln->vcsw = (double)r->vcsw / (double)r->done_all;
 }
 
-static double median_of(double *v, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return v[n / 2];
-}
-
 static int median_line(const struct bench_opts *o, struct line *ln,
                        struct bench_result *r)
 {
@@ -467,7 +455,7 @@ static int median_line(const struct bench_opts *o, struct line *ln,
         return -1;
     }
     fill_line(ln, &med);
-    ln->cpu_us = median_of(hs_cpu, o->reps);
+    ln->cpu_us = bench_median_of(hs_cpu, o->reps);
     return 0;
 }
 
@@ -512,8 +500,8 @@ static int measure_group(struct matrix *m, struct line *lines)
             continue;
         if (median_line(o, &lines[s], r[s]) != 0)
             goto out;
-        lines[s].op.wall_us = median_of(wall, o->reps);
-        lines[s].op.cpu_us = median_of(cpu, o->reps);
+        lines[s].op.wall_us = bench_median_of(wall, o->reps);
+        lines[s].op.cpu_us = bench_median_of(cpu, o->reps);
     }
     ret = 0;
 out:

@@ -179,14 +179,7 @@ static double index_build_ms(struct scale *s, size_t *bytes)
             *bytes = heap_in_use() - before;
         family_index_free(idx);
     }
-    for (int i = 1; i < reps; i++)
-        for (int j = i; j > 0 && best[j - 1] > best[j]; j--) {
-            double t = best[j];
-
-            best[j] = best[j - 1];
-            best[j - 1] = t;
-        }
-    return best[reps / 2];
+    return bench_median_of(best, reps);
 }
 
 static double refresh_ms(struct scale *s, const struct family_index *old,
