@@ -310,7 +310,7 @@ static void reread_unlocked(struct kpsa_prov *prov)
     struct keystore_slot *slot = slot_take(prov);
     /* A copy: the store may start afresh and free its index meanwhile. */
     struct family_index *old = family_index_copy(prov->idx), *fresh = NULL;
-    int opened = slot->tok != NULL;
+    int opened = slot->tok != NULL, unusable = 0;
 
     if (old == NULL ||
         (!opened && (slot->tok = token_sibling(prov->primary)) == NULL)) {
@@ -322,6 +322,8 @@ static void reread_unlocked(struct kpsa_prov *prov)
     prov_mark(prov);
     if (opened || token_sibling_open(slot->tok) == 0)
         fresh = index_read(prov, slot->tok, old, 0);
+    else
+        unusable = 1;
     prov_drop_foreign(prov);
     family_index_free(old);
     pthread_mutex_lock(&prov->lock);
@@ -333,7 +335,8 @@ static void reread_unlocked(struct kpsa_prov *prov)
         fresh = NULL;
     }
     family_index_free(fresh);
-    slot_give_back(prov, slot, generation != prov->generation || !opened);
+    /* A session opened for the reread stays in the pool. */
+    slot_give_back(prov, slot, unusable || generation != prov->generation);
 }
 
 /*
